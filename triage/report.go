@@ -1,0 +1,183 @@
+package triage
+
+import (
+	"time"
+)
+
+// MinionStatus classifies one minion's answer.
+type MinionStatus string
+
+// The classes a minion's answer falls into.
+const (
+	StatusHealthy       MinionStatus = "healthy"
+	StatusFailing       MinionStatus = "failing"
+	StatusNoJobs        MinionStatus = "no_jobs"
+	StatusUnreachable   MinionStatus = "unreachable"
+	StatusModuleMissing MinionStatus = "module_missing"
+	StatusBlameError    MinionStatus = "blame_error"
+)
+
+// CauseKind is the kind of a root cause.
+type CauseKind string
+
+// The kinds of cause, in the order that breaks ties between causes that
+// explain as many minions.
+const (
+	CauseCommit          CauseKind = "commit"
+	CauseRelease         CauseKind = "release"
+	CauseExternalService CauseKind = "external_service"
+	CauseFailedState     CauseKind = "failed_state"
+	CauseUnreachable     CauseKind = "unreachable"
+	CauseModuleMissing   CauseKind = "module_missing"
+	CauseBlameError      CauseKind = "blame_error"
+)
+
+// CauseKinds lists every cause kind, in tie-break order.
+var CauseKinds = []CauseKind{CauseCommit, CauseRelease, CauseExternalService, CauseFailedState, CauseUnreachable, CauseModuleMissing, CauseBlameError}
+
+// Explains reports whether a cause of this kind explains failing minions (as
+// opposed to minions Sift could not ask).
+func (k CauseKind) Explains() bool {
+	switch k {
+	case CauseCommit, CauseRelease, CauseExternalService, CauseFailedState:
+		return true
+	}
+	return false
+}
+
+// Counts tallies minions by class.
+type Counts struct {
+	Expected      int `json:"expected"`
+	Answered      int `json:"answered"`
+	Healthy       int `json:"healthy"`
+	Failing       int `json:"failing"`
+	NoJobs        int `json:"no_jobs"`
+	Unreachable   int `json:"unreachable"`
+	ModuleMissing int `json:"module_missing"`
+	BlameError    int `json:"blame_error"`
+}
+
+// add counts one minion of status st.
+func (c *Counts) add(st MinionStatus) {
+	if st != StatusUnreachable {
+		c.Answered++
+	}
+	switch st {
+	case StatusHealthy:
+		c.Healthy++
+	case StatusFailing:
+		c.Failing++
+	case StatusNoJobs:
+		c.NoJobs++
+	case StatusUnreachable:
+		c.Unreachable++
+	case StatusModuleMissing:
+		c.ModuleMissing++
+	case StatusBlameError:
+		c.BlameError++
+	}
+}
+
+// Plus returns the sum of two tallies.
+func (c Counts) Plus(o Counts) Counts {
+	return Counts{
+		Expected:      c.Expected + o.Expected,
+		Answered:      c.Answered + o.Answered,
+		Healthy:       c.Healthy + o.Healthy,
+		Failing:       c.Failing + o.Failing,
+		NoJobs:        c.NoJobs + o.NoJobs,
+		Unreachable:   c.Unreachable + o.Unreachable,
+		ModuleMissing: c.ModuleMissing + o.ModuleMissing,
+		BlameError:    c.BlameError + o.BlameError,
+	}
+}
+
+// Evidence is what supports a cause. Only the fields of the cause's kind are
+// set.
+type Evidence struct {
+	// Commit.
+	CommitID       string   `json:"commit_id,omitempty"`
+	AuthorName     string   `json:"author_name,omitempty"`
+	AuthorEmail    string   `json:"author_email,omitempty"`
+	CommitDatetime string   `json:"commit_datetime,omitempty"`
+	Paths          []string `json:"paths,omitempty"`
+	CommitURL      string   `json:"commit_url,omitempty"`
+	// Release.
+	Version         string `json:"version,omitempty"`
+	PreviousVersion string `json:"previous_version,omitempty"`
+	// External service.
+	ServiceURL string `json:"service_url,omitempty"`
+	// Failed state, or compile error when Fun is empty and CompileState is set.
+	Fun          string `json:"fun,omitempty"`
+	StateID      string `json:"state_id,omitempty"`
+	SLS          string `json:"sls,omitempty"`
+	Comment      string `json:"comment,omitempty"`
+	CompileState string `json:"compile_state,omitempty"`
+	// Messages are distinct example messages: failed-state comments and
+	// compile errors, or why minions could not be asked, most frequent first.
+	Messages []string `json:"messages,omitempty"`
+	// FailedStates are the failed-state and compile-error signatures most
+	// common among the cause's minions.
+	FailedStates []string `json:"failed_states,omitempty"`
+	// Window is the failure window: the last success and the first failure.
+	LastSuccess string `json:"last_success,omitempty"`
+	FirstFailure string `json:"first_failure,omitempty"`
+}
+
+// Cause is one root cause and the minions it explains.
+type Cause struct {
+	Kind    CauseKind `json:"kind"`
+	Key     string    `json:"key"`
+	Summary string    `json:"summary"`
+	// Minions is how many minions the cause explains.
+	Minions int `json:"minions"`
+	// MinionIDs are all of them, sorted. The JSON report holds the first
+	// MaxReportMinionIDs.
+	MinionIDs   []string `json:"minion_ids"`
+	Datacenters []string `json:"datacenters"`
+	Evidence    Evidence `json:"evidence"`
+}
+
+// DatacenterResult is how the triage of one datacenter went.
+type DatacenterResult struct {
+	Name     string        `json:"name"`
+	Master   string        `json:"master"`
+	Counts   Counts        `json:"counts"`
+	Duration time.Duration `json:"-"`
+	// Error says why the datacenter's result is partial or missing; empty
+	// when its blame call completed.
+	Error string `json:"error"`
+}
+
+// Report is the outcome of one triage.
+type Report struct {
+	Scope       Scope
+	Headline    string
+	StartedAt   time.Time
+	Duration    time.Duration
+	Counts      Counts
+	Causes      []Cause
+	Datacenters []DatacenterResult
+}
+
+// Reached reports whether at least one master answered the blame call. A
+// minion triage, or one over saved evidence, has no datacenter errors.
+func (r *Report) Reached() bool {
+	if len(r.Datacenters) == 0 {
+		return true
+	}
+	for _, dc := range r.Datacenters {
+		if dc.Error == "" {
+			return true
+		}
+	}
+	return false
+}
+
+// TopCause returns the highest-ranked cause, if any.
+func (r *Report) TopCause() (Cause, bool) {
+	if len(r.Causes) == 0 {
+		return Cause{}, false
+	}
+	return r.Causes[0], true
+}
