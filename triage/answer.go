@@ -149,6 +149,11 @@ func DecodeMinion(id string, raw []byte) Minion {
 	if err := json.Unmarshal(w.Failure, &f); err != nil {
 		return blameError(m, FunHighstateFailure+": "+decodeProblem(err))
 	}
+	if f.Status == "no_jobs" {
+		// Nothing cached is not a module failure, whatever result says.
+		m.Status, m.Detail = StatusNoJobs, truncate(f.Message, maxDetail)
+		return m
+	}
 	if f.Result != nil && !*f.Result {
 		return blameError(m, "blame module: "+nonEmpty(f.Message, "result false with no message"))
 	}
