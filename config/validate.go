@@ -241,9 +241,9 @@ func (c *Config) validateTriage(p *problems) {
 	positive(p, "triage.timeout", t.Timeout, "30s")
 	positive(p, "triage.gather_job_timeout", t.GatherJobTimeout, "10s")
 	positive(p, "triage.poll_interval", t.PollInterval, "1s")
-	if t.Deadline < 0 {
-		p.add("triage.deadline", "%s is negative (use e.g. 1m, or 0 for timeout + gather_job_timeout + 15s)", t.Deadline)
-	} else if t.Deadline > 0 && t.Deadline < t.Timeout {
+	if t.Deadline <= 0 {
+		p.add("triage.deadline", "%s is not more than 0 (use e.g. 1m; in the file, 0 means timeout + gather_job_timeout + 15s)", t.Deadline)
+	} else if t.Deadline < t.Timeout {
 		// Salt would still be waiting for minions when Sift gives up.
 		p.add("triage.deadline", "%s is shorter than triage.timeout %s (raise it, or use 0 for timeout + gather_job_timeout + 15s)", t.Deadline, t.Timeout)
 	}
@@ -423,6 +423,7 @@ func checkListen(addr string) string {
 
 // listed renders names for a "(defined: …)" hint, shortened for big fleets.
 func listed(names []string) string {
+	names = slices.Compact(names) // sorted by the caller; duplicates are reported elsewhere
 	switch {
 	case len(names) == 0:
 		return "none"
