@@ -1,0 +1,142 @@
+package triage
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// syntheticAnswers builds n minion answers across 10 datacenters: most
+// healthy, a bad commit, a Vault outage, a repeated failed state, a few
+// unreachable and without the module, like a large incident.
+func syntheticAnswers(n int) []MinionAnswer {
+	out := make([]MinionAnswer, n)
+	healthy, vault, missing := healthyAnswer(), vaultAnswer(), moduleMissingAnswer()
+	for i := range out {
+		id := fmt.Sprintf("web-dc%02d-%06d", i%10, i)
+		var raw json.RawMessage
+		switch r := i % 100; {
+		case r < 60:
+			raw = healthy
+		case r < 85:
+			raw = commitAnswer(id)
+		case r < 92:
+			raw = vault
+		case r < 97:
+			raw = stateAnswer(id)
+		case r < 99:
+			raw = json.RawMessage(`false`)
+		default:
+			raw = missing
+		}
+		out[i] = MinionAnswer{ID: id, Raw: raw}
+	}
+	return out
+}
+
+// peakHeap samples the live heap while f runs.
+func peakHeap(f func()) uint64 {
+	var peak atomic.Uint64
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(2 * time.Millisecond)
+		defer t.Stop()
+		var ms runtime.MemStats
+		for {
+			runtime.ReadMemStats(&ms)
+			if ms.HeapAlloc > peak.Load() {
+				peak.Store(ms.HeapAlloc)
+			}
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	f()
+	close(done)
+	wg.Wait()
+	return peak.Load()
+}
+
+// BenchmarkAggregate decodes, classifies and aggregates 100 000 minion
+// answers into a ranked report, on as many workers as there are cores.
+func BenchmarkAggregate(b *testing.B) {
+	const n = 100_000
+	answers := syntheticAnswers(n)
+	var bytesIn int
+	for _, a := range answers {
+		bytesIn += len(a.Raw)
+	}
+	workers := runtime.GOMAXPROCS(0)
+	b.SetBytes(int64(bytesIn))
+	b.ReportAllocs()
+	b.ResetTimer()
+	var peak uint64
+	for b.Loop() {
+		runtime.GC()
+		p := peakHeap(func() {
+			agg := NewAggregator("")
+			var wg sync.WaitGroup
+			for w := range workers {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for i := w; i < n; i += workers {
+						m := DecodeMinion(answers[i].ID, answers[i].Raw)
+						m.Datacenter = answers[i].ID[4:8]
+						agg.Add(m)
+					}
+				}()
+			}
+			wg.Wait()
+			counts, causes, _ := agg.Finish()
+			if counts.Answered+counts.Unreachable != n || len(causes) == 0 {
+				b.Fatalf("counts %+v", counts)
+			}
+			Headline(counts, causes)
+		})
+		peak = max(peak, p)
+	}
+	b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MB")
+}
+
+// BenchmarkFanout triages a group of 100 datacenters whose blame calls take
+// a fixed 200 to 500 ms, and reports the wall time over the slowest call.
+func BenchmarkFanout(b *testing.B) {
+	const dcs = 100
+	inv := Inventory{Groups: map[string][]string{}}
+	masters := map[string]Blamer{}
+	slowest := time.Duration(0)
+	for i := range dcs {
+		name := fmt.Sprintf("dc%03d", i)
+		master := fmt.Sprintf("master%03d", i)
+		inv.Datacenters = append(inv.Datacenters, Datacenter{Name: name, Master: master, Target: "G@datacenter:" + name})
+		inv.Groups["all"] = append(inv.Groups["all"], name)
+		latency := 200*time.Millisecond + time.Duration(i)*3*time.Millisecond
+		slowest = max(slowest, latency)
+		masters[master] = &fakeBlamer{latency: latency, byDC: map[string]map[string]json.RawMessage{name: fleet(name, 20, commitAnswer)}}
+	}
+	tr := New(inv, masters, Options{MaxParallel: dcs})
+	var total time.Duration
+	for b.Loop() {
+		start := time.Now()
+		rep, err := tr.Triage(context.Background(), Scope{ScopeGroup, "all"})
+		total += time.Since(start)
+		if err != nil || rep.Counts.Failing != dcs*20 {
+			b.Fatalf("err %v counts %+v", err, rep.Counts)
+		}
+	}
+	mean := total / time.Duration(b.N)
+	b.ReportMetric(float64(mean-slowest)/float64(slowest), "overhead-ratio")
+	b.ReportMetric(float64(slowest.Milliseconds()), "slowest-dc-ms")
+}
