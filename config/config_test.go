@@ -466,6 +466,8 @@ func TestParseErrors(t *testing.T) {
 			"config: halts.listen: not set (alertmanager or pipeline is enabled: set halts.listen or metrics.listen, e.g. 127.0.0.1:9185)"},
 		{"empty secret file", strings.Replace(minimal, "password: pw", "password_file: testdata/empty.password", 1),
 			`config: masters[0].password_file: "testdata/empty.password" is empty (write the password into it)`},
+		{"unknown key in a merged mapping", "masters:\n  - <<: {eauth: pam, usrname: sift}\n    name: a\n",
+			`config: line 2: unknown key "usrname" in a mapping merged with <<: (check its spelling)`},
 		{"minion id too long", minimal + "    minions: [" + strings.Repeat("a", 256) + "]\n",
 			`config: datacenters[0].minions[0]: "` + strings.Repeat("a", 80) + `…" is not a minion id (use letters, digits, '.', '_' and '-', starting with a letter or digit, at most 255 characters)`},
 	}
@@ -479,6 +481,24 @@ func TestParseErrors(t *testing.T) {
 				t.Errorf("error:\n got %s\nwant %s", err, tc.want)
 			}
 		})
+	}
+}
+
+func TestMergeKeys(t *testing.T) {
+	// Operators share master settings with YAML anchors and merge keys;
+	// the strict checks must not call "<<" an unknown key.
+	c, err := Parse([]byte(`
+masters:
+  - &common {name: salt-eu, url: "http://a:8000", eauth: pam, username: sift, password: pw}
+  - <<: *common
+    name: salt-us
+    url: http://b:8000
+`), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m, _ := c.Master("salt-us"); m.Eauth != "pam" || m.URL != "http://b:8000" {
+		t.Errorf("merged master = %+v", *m)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"io"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"strings"
 	"time"
 
@@ -159,26 +160,39 @@ func decode(data []byte) (*fileConfig, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(&f); err != nil && !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("config: %w", err)
+		var te *yaml.TypeError
+		if !errors.As(err, &te) {
+			return nil, fmt.Errorf("config: %w", err)
+		}
+		// Only keys merged in with "<<:" get here; the decoder names a Go
+		// type the user has never seen, so say it in the file's terms.
+		for _, msg := range te.Errors {
+			if m := unknownField.FindStringSubmatch(msg); m != nil {
+				msg = fmt.Sprintf("%s: unknown key %q in a mapping merged with <<: (check its spelling)", m[1], m[2])
+			}
+			errs = append(errs, errors.New("config: "+msg))
+		}
+		return nil, errors.Join(errs...)
 	}
 	return &f, nil
 }
+
+// unknownField matches the strict decoder's message for an unknown key.
+var unknownField = regexp.MustCompile(`^(line \d+): field (\S+) not found in type \S+$`)
 
 // checkShape walks the parsed document against the file types and reports
 // unknown and duplicate keys and values of the wrong kind, by key path and
 // line. It never quotes a string value: the value might be a secret.
 func checkShape(n *yaml.Node, t reflect.Type, path string, errs *[]error) {
-	for n.Kind == yaml.DocumentNode || n.Kind == yaml.AliasNode {
-		if n.Kind == yaml.DocumentNode {
-			if len(n.Content) == 0 {
-				return
-			}
-			n = n.Content[0]
-		} else {
-			n = n.Alias
+	if n.Kind == yaml.DocumentNode {
+		if len(n.Content) == 0 {
+			return
 		}
+		n = n.Content[0]
 	}
-	if n.Kind == 0 || n.ShortTag() == "!!null" {
+	// Aliases are left to the strict decoder: it checks them too, and it
+	// guards against alias bombs, which following them here would not.
+	if n.Kind == 0 || n.Kind == yaml.AliasNode || n.ShortTag() == "!!null" {
 		return
 	}
 	if t.Kind() == reflect.Pointer {
@@ -199,6 +213,9 @@ func checkShape(n *yaml.Node, t reflect.Type, path string, errs *[]error) {
 		seen := map[string]int{}
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
+			if k.ShortTag() == "!!merge" {
+				continue // "<<: *defaults": merged keys are the decoder's to check
+			}
 			child := join(path, k.Value)
 			if first, dup := seen[k.Value]; dup {
 				*errs = append(*errs, fmt.Errorf("config: %s: duplicate key on line %d (first set on line %d; keep one)",

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/robfig/cron/v3"
 	"github.com/sirupsen/logrus"
@@ -434,10 +435,14 @@ func listed(names []string) string {
 	}
 }
 
-// truncate shortens s to n bytes for quoting in a message.
+// truncate shortens s to about n bytes for quoting in a message, without
+// cutting a UTF-8 sequence in half.
 func truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
 	}
 	return s[:n] + "…"
 }
