@@ -202,14 +202,16 @@ func textList(items []string, n int) string {
 	return out
 }
 
-// textClean makes s safe for one line of a terminal: line breaks and tabs
-// become spaces (a tab would also break the table alignment), other control
+// textClean makes s safe for one line of a terminal: runs of blanks, line
+// breaks and tabs become one space (a tab would also break the table
+// alignment), other control
 // characters, escape sequences included, are dropped, and invalid UTF-8
 // becomes U+FFFD. With n > 0 the result is cut to n characters, ending in
 // "...".
 func textClean(s string, n int) string {
 	var b strings.Builder
 	count := 0
+	space := false
 	for i, r := range s {
 		if r == utf8.RuneError {
 			if _, size := utf8.DecodeRuneInString(s[i:]); size == 1 {
@@ -217,11 +219,17 @@ func textClean(s string, n int) string {
 			}
 		}
 		switch {
-		case r == '\n' || r == '\r' || r == '\t':
+		case r == '\n' || r == '\r' || r == '\t' || r == ' ':
+			// A multi-line comment is read on one line: runs of blanks
+			// would only push the rest of it off the screen.
+			if space {
+				continue
+			}
 			r = ' '
 		case unicode.IsControl(r) || r == '\u2028' || r == '\u2029':
 			continue
 		}
+		space = r == ' '
 		if n > 0 && count == n {
 			return truncateRunes(b.String(), n-3) + "..."
 		}
