@@ -234,9 +234,11 @@ def retain(entries, max_jobs, max_age_days, max_bytes, now):
     """
     Split newest-first index entries into (kept, dropped).
 
-    The newest success and the first failure after it are always kept: they
-    are the window blame needs, and a minion that has been failing for longer
-    than the age limit is exactly the one an operator asks about.
+    The newest job, the newest success and the first failure after it are
+    always kept and counted first: they are the window blame needs, and a
+    minion that has been failing for longer than the age limit is exactly the
+    one an operator asks about. The rest fill what the limits leave, newest
+    first.
     """
     pinned = set()
     newest_success = None
@@ -254,19 +256,25 @@ def retain(entries, max_jobs, max_age_days, max_bytes, now):
         pinned.add(0)
 
     cutoff = now - datetime.timedelta(days=max_age_days) if max_age_days > 0 else None
-    kept, dropped = [], []
-    total = 0
+    count = len(pinned)
+    total = sum(int(entries[pos].get("bytes") or 0) for pos in pinned)
+    keep = set(pinned)
     for pos, entry in enumerate(entries):
+        if pos in pinned:
+            continue
         size = int(entry.get("bytes") or 0)
-        too_many = max_jobs > 0 and len(kept) >= max_jobs
         finished = parse_iso(entry.get("finish_time"))
-        too_old = cutoff is not None and finished is not None and finished < cutoff
-        too_big = max_bytes > 0 and total + size > max_bytes
-        if pos in pinned or not (too_many or too_old or too_big):
-            kept.append(entry)
-            total += size
-        else:
-            dropped.append(entry)
+        if max_jobs > 0 and count >= max_jobs:
+            continue
+        if cutoff is not None and finished is not None and finished < cutoff:
+            continue
+        if max_bytes > 0 and total + size > max_bytes:
+            continue
+        keep.add(pos)
+        count += 1
+        total += size
+    kept = [e for pos, e in enumerate(entries) if pos in keep]
+    dropped = [e for pos, e in enumerate(entries) if pos not in keep]
     return kept, dropped
 
 
