@@ -412,7 +412,11 @@ func causeMessage(rank int, c triage.Cause, o SlackOptions) SlackMessage {
 	if len(examples) > 0 {
 		m.add(section("*Messages:*\n"+strings.Join(examples, "\n")), 0, 0)
 	}
-	m.add(section(minionIDsText(c)), 0, 0)
+	if listsMinions(c.Kind) {
+		m.add(section(fmt.Sprintf("*Minions (%s):* listed at the end of the thread", thousands(max(c.Minions, len(c.MinionIDs))))), 0, 0)
+	} else {
+		m.add(section(minionIDsText(c)), 0, 0)
+	}
 	return SlackMessage{
 		Text:   fallback(fmt.Sprintf("Cause #%d (%s): %s", rank, inline(string(c.Kind), 40), inline(c.Summary, 1000))),
 		Blocks: m.blocks,
@@ -493,7 +497,7 @@ func minionIDsText(c triage.Cause) string {
 	for _, id := range shown {
 		ids = append(ids, escape(id, 80, modeCode))
 	}
-	text := fmt.Sprintf("*Minions (%s):*\n```%s```", thousands(max(c.Minions, len(c.MinionIDs))), strings.Join(ids, "\n"))
+	text := fmt.Sprintf("*Minions (%s):*\n```%s```", thousands(max(c.Minions, len(c.MinionIDs))), strings.Join(ids, minionSeparator))
 	if extra := max(c.Minions, len(c.MinionIDs)) - len(shown); extra > 0 {
 		text += fmt.Sprintf("\n… and %s more", thousands(extra))
 	}
@@ -604,7 +608,7 @@ func datacenterErrorsMessage(dcs []triage.DatacenterResult) *SlackMessage {
 	if n := len(failed) - datacenterErrors; n > 0 {
 		m.add(section(fmt.Sprintf("… and %s more — full report attached", thousands(n))), 0, 0)
 	}
-	return &SlackMessage{Text: fallback(fmt.Sprintf("%d datacenter errors", len(failed))), Blocks: m.blocks}
+	return &SlackMessage{Text: fallback(fmt.Sprintf("%s %s", thousands(len(failed)), plural(len(failed), "datacenter error", "datacenter errors"))), Blocks: m.blocks}
 }
 
 // minionListMessages lists the minions Sift could not ask, one message per
@@ -613,17 +617,12 @@ func datacenterErrorsMessage(dcs []triage.DatacenterResult) *SlackMessage {
 func minionListMessages(r *triage.Report) []SlackMessage {
 	var msgs []SlackMessage
 	for _, c := range r.Causes {
-		var title string
-		switch c.Kind {
-		case triage.CauseUnreachable:
-			title = "Unreachable minions"
-		case triage.CauseModuleMissing:
-			title = "Minions without the blame module"
-		default:
+		if !listsMinions(c.Kind) || len(c.MinionIDs) == 0 {
 			continue
 		}
-		if len(c.MinionIDs) == 0 {
-			continue
+		title := "Unreachable minions"
+		if c.Kind == triage.CauseModuleMissing {
+			title = "Minions without the blame module"
 		}
 		total := max(c.Minions, len(c.MinionIDs))
 		var m message
@@ -636,7 +635,7 @@ func minionListMessages(r *triage.Report) []SlackMessage {
 			end := next
 			for end < len(ids) {
 				id := escape(ids[end], 80, modeCode)
-				l := len([]rune(id)) + 1
+				l := len([]rune(id)) + len(minionSeparator)
 				if end > next && size+l > sectionBudget {
 					break
 				}
@@ -644,7 +643,7 @@ func minionListMessages(r *triage.Report) []SlackMessage {
 				size += l
 				end++
 			}
-			if !m.add(section("```"+strings.Join(chunk, "\n")+"```"), 1, 200) {
+			if !m.add(section("```"+strings.Join(chunk, minionSeparator)+"```"), 1, 200) {
 				break
 			}
 			next = end
@@ -656,6 +655,17 @@ func minionListMessages(r *triage.Report) []SlackMessage {
 	}
 	return msgs
 }
+
+// listsMinions says whether the minions of a cause of kind k get a list of
+// their own at the end of the thread, rather than their first ids in the
+// cause's message.
+func listsMinions(k triage.CauseKind) bool {
+	return k == triage.CauseUnreachable || k == triage.CauseModuleMissing
+}
+
+// minionSeparator joins minion ids in code blocks: a comma list wraps to
+// the width of the thread and pastes into a Salt list target.
+const minionSeparator = ", "
 
 // slackFile is the full JSON report, attached when the thread could not
 // hold it all.
