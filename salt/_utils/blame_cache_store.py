@@ -35,6 +35,8 @@ FORMAT_VERSION = 1
 INDEX_NAME = "index.json"
 LOCK_NAME = ".lock"
 JOB_SUFFIX = ".json.gz"
+SUMMARY_KEY = "summary"
+HEAD_BYTES = 64 * 1024
 
 DEFAULTS = {
     "cachedir": "",  # empty: <minion cachedir>/blame_cache
@@ -287,8 +289,13 @@ def write_job(cachedir, record, limits, now):
     """
     os.makedirs(cachedir, mode=0o700, exist_ok=True)
     filename = job_filename(record.get("jid"))
+    # The summary goes first so a lost index is rebuilt from the head of each
+    # file instead of decompressing and parsing every full return.
+    head = summary(record, filename, 0)
+    stored = {SUMMARY_KEY: {k: v for k, v in head.items() if k not in ("file", "bytes")}}
+    stored.update((k, v) for k, v in record.items() if k != SUMMARY_KEY)
     payload = gzip.compress(
-        json.dumps(record, separators=(",", ":"), default=str).encode("utf-8"), compresslevel=6, mtime=0
+        json.dumps(stored, separators=(",", ":"), default=str).encode("utf-8"), compresslevel=6, mtime=0
     )
     _atomic_write(os.path.join(cachedir, filename), payload)
     entry = summary(record, filename, len(payload))
@@ -348,22 +355,42 @@ def read_index(cachedir):
 
 
 def _scan(cachedir):
-    """Rebuild index entries by reading every job file."""
+    """Rebuild index entries from the summary at the head of every job file."""
     try:
         names = [n for n in os.listdir(cachedir) if n.endswith(JOB_SUFFIX)]
     except OSError:
         return []
     entries = []
     for name in names:
-        record = read_job(cachedir, name)
-        if record is not None:
-            try:
-                size = os.path.getsize(os.path.join(cachedir, name))
-            except OSError:
+        path = os.path.join(cachedir, name)
+        entry = _read_head(path)
+        if entry is None:
+            record = read_job(cachedir, name)
+            if record is None:
                 continue
-            entries.append(summary(record, name, size))
+            entry = summary(record, name, 0)
+        try:
+            entry["bytes"] = os.path.getsize(path)
+        except OSError:
+            continue
+        entry["file"] = name
+        entries.append(entry)
     entries.sort(key=_sort_key, reverse=True)
     return entries
+
+
+def _read_head(path):
+    """Return the summary a job file starts with, or None to read it in full."""
+    prefix = '{"' + SUMMARY_KEY + '":'
+    try:
+        with gzip.open(path, "rb") as handle:
+            head = handle.read(HEAD_BYTES).decode("utf-8", "replace")
+        if not head.startswith(prefix):
+            return None
+        entry, _ = json.JSONDecoder().raw_decode(head, len(prefix))
+    except (OSError, EOFError, ValueError):
+        return None
+    return entry if isinstance(entry, dict) and entry.get("jid") else None
 
 
 def read_job(cachedir, filename):

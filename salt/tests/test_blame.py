@@ -373,3 +373,16 @@ def test_three_calls_read_the_failed_job_once(tmp_path, monkeypatch):
 def test_answers_are_json(tmp_path):
     answer = scenarios.failed_state_commit(tmp_path).answer()
     assert json.loads(json.dumps(answer)) == answer
+
+
+def test_lost_index_is_rebuilt_from_file_heads(tmp_path, monkeypatch):
+    minion = scenarios.failed_state_commit(tmp_path)
+    expected = minion.answer()
+    (minion.cachedir / "index.json").unlink()
+    minion.blame_mod.__context__.clear()
+    store = minion.blame_mod._load_store()
+    reads = []
+    real = store.read_job
+    monkeypatch.setattr(store, "read_job", lambda *a: reads.append(a[1]) or real(*a))
+    assert minion.answer() == expected
+    assert reads == [scenarios.FAILED_JID + ".json.gz"]  # only the failure is read in full
