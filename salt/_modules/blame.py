@@ -170,11 +170,16 @@ def _analysis():
     """
     store = _load_store()
     opts = store.options(globals().get("__opts__") or {}, globals().get("__pillar__") or {})
-    try:
-        st = os.stat(os.path.join(opts["cachedir"], store.INDEX_NAME))
-        key = (st.st_ino, st.st_mtime_ns, st.st_size, repr(sorted(opts.items(), key=lambda kv: kv[0])))
-    except OSError:
-        key = None
+    key = None
+    # The index is replaced by a rename on every write; without one, the
+    # directory's own mtime changes whenever a job file comes or goes.
+    for path in (os.path.join(opts["cachedir"], store.INDEX_NAME), opts["cachedir"]):
+        try:
+            st = os.stat(path)
+        except OSError:
+            continue
+        key = (path, st.st_ino, st.st_mtime_ns, st.st_size, repr(sorted(opts.items(), key=lambda kv: kv[0])))
+        break
     context = globals().get("__context__")
     if key is not None and isinstance(context, dict):
         cached = context.get("blame.analysis")
