@@ -10,6 +10,7 @@ Every function answers; none raises. When the module cannot do its work the
 answer of ``last_highstate_failure`` says ``result: false`` and why.
 """
 
+import collections.abc
 import copy
 import datetime
 import importlib.util
@@ -181,12 +182,12 @@ def _analysis():
         key = (path, st.st_ino, st.st_mtime_ns, st.st_size, repr(sorted(opts.items(), key=lambda kv: kv[0])))
         break
     context = globals().get("__context__")
-    if key is not None and isinstance(context, dict):
+    if key is not None and isinstance(context, collections.abc.MutableMapping):
         cached = context.get("blame.analysis")
         if cached and cached[0] == key:
             return cached[1]
     result = _analyse(store, opts)
-    if key is not None and isinstance(context, dict):
+    if key is not None and isinstance(context, collections.abc.MutableMapping):
         context["blame.analysis"] = (key, result)
     return result
 
@@ -463,7 +464,14 @@ class _GitProblem(Exception):
 
 def _git(opts, args):
     repo = opts["codebase_dir"]
-    cmd = ["git", "-c", "safe.directory=" + repo, "-c", "core.quotePath=false", "-C", repo] + args
+    # Pinned settings keep the output parseable whatever the minion's git config says.
+    cmd = [
+        "git",
+        "-c", "safe.directory=" + repo,
+        "-c", "core.quotePath=false",
+        "-c", "log.showSignature=false",
+        "-C", repo,
+    ] + args
     env = dict(os.environ, GIT_TERMINAL_PROMPT="0", LC_ALL="C", GIT_OPTIONAL_LOCKS="0")
     timeout = opts.get("git_timeout") or 20
     try:

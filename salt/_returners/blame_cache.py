@@ -10,6 +10,7 @@ the master's saltutil.find_job polls included, so anything that is not a full
 highstate is dropped before any disk I/O.
 """
 
+import collections.abc
 import datetime
 import importlib.util
 import logging
@@ -158,19 +159,30 @@ def _is_conflict(ret):
     return bool(lines) and all(isinstance(line, str) and _CONFLICT_RE.match(line) for line in lines)
 
 
+def _extra_functions(opts_raw, pillar):
+    """The configured ``blame_cache:functions``, read without merging all options."""
+    found = []
+    for source in (opts_raw, pillar):
+        section = source.get("blame_cache") if isinstance(source, collections.abc.Mapping) else None
+        value = section.get("functions") if isinstance(section, collections.abc.Mapping) else None
+        if isinstance(value, str):
+            found.append(value)
+        elif isinstance(value, (list, tuple)):
+            found.extend(v for v in value if isinstance(v, str))
+    return found
+
+
 def returner(ret):
     """Store a highstate job return in the minion's blame cache."""
     opts_raw = globals().get("__opts__") or {}
     pillar = globals().get("__pillar__") or {}
     # Cheap filter first: no option merging, no disk I/O for test.ping & co.
     fun = ret.get("fun") if isinstance(ret, dict) else None
+    extra = ()
     if fun not in ("state.highstate", "state.apply"):
-        extra = (opts_raw.get("blame_cache") or {}).get("functions") or []
-        extra = list(extra) + list((pillar.get("blame_cache") or {}).get("functions") or [])
-        if fun not in extra:
+        extra = _extra_functions(opts_raw, pillar)
+        if not isinstance(fun, str) or fun not in extra:
             return
-    else:
-        extra = ()
     if not _is_full_highstate(ret, extra) or _is_conflict(ret):
         return
     try:

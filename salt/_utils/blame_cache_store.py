@@ -18,6 +18,7 @@ written to a temporary name and renamed, so a reader sees the old or the new
 version, never half a file.
 """
 
+import collections.abc
 import contextlib
 import datetime
 import errno
@@ -70,9 +71,10 @@ def options(opts, pillar):
     """
     merged = dict(DEFAULTS)
     for source in (opts or {}, pillar or {}):
-        section = source.get("blame_cache") if hasattr(source, "get") else None
-        if isinstance(section, dict):
-            merged.update(section)
+        # Salt 3006 hands out __opts__/__pillar__ as mappings that are not dicts.
+        section = source.get("blame_cache") if isinstance(source, collections.abc.Mapping) else None
+        if isinstance(section, collections.abc.Mapping):
+            merged.update(dict(section))
     if not merged.get("cachedir"):
         base = (opts or {}).get("cachedir") or "/var/cache/salt/minion"
         merged["cachedir"] = os.path.join(base, "blame_cache")
@@ -93,7 +95,7 @@ def traverse(data, key, default=None):
         return default
     node = data
     for part in str(key).split(":"):
-        if isinstance(node, dict) and part in node:
+        if isinstance(node, collections.abc.Mapping) and part in node:
             node = node[part]
         else:
             return default

@@ -5,6 +5,7 @@ way Salt's loader does (module objects with ``__opts__``, ``__grains__``,
 repositories with fixed authors and dates so commit ids never change.
 """
 
+import collections.abc
 import datetime
 import importlib.util
 import json
@@ -30,17 +31,43 @@ def salt_returns():
         return json.load(handle)
 
 
+class LoaderContext(collections.abc.MutableMapping):
+    """
+    A mapping that is not a dict, like the NamedLoaderContext objects Salt
+    3006's loader injects as ``__opts__``, ``__pillar__`` and the rest; it
+    reads through to the test's own dict, so tests can change it between jobs.
+    """
+
+    def __init__(self, value):
+        self._value = value
+
+    def __getitem__(self, key):
+        return self._value[key]
+
+    def __setitem__(self, key, value):
+        self._value[key] = value
+
+    def __delitem__(self, key):
+        del self._value[key]
+
+    def __iter__(self):
+        return iter(self._value)
+
+    def __len__(self):
+        return len(self._value)
+
+
 def load_module(kind, name, opts, grains, pillar):
     """Load ``salt/<kind>/<name>.py`` as Salt's loader would and run ``__virtual__``."""
     path = SALT_DIR / kind / (name + ".py")
     spec = importlib.util.spec_from_file_location("salt.loaded.ext.{}.{}".format(kind.strip("_"), name), path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    module.__opts__ = opts
-    module.__grains__ = grains
-    module.__pillar__ = pillar
-    module.__salt__ = {}
-    module.__context__ = {}
+    module.__opts__ = LoaderContext(opts)
+    module.__grains__ = LoaderContext(grains)
+    module.__pillar__ = LoaderContext(pillar)
+    module.__salt__ = LoaderContext({})
+    module.__context__ = LoaderContext({})
     virtual = module.__virtual__()
     assert virtual == module.__virtualname__, virtual
     return module
