@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+
+	jsonv2 "github.com/go-json-experiment/json"
 )
 
 // FailedState is one state that returned False in the minion's failed highstate.
@@ -131,6 +133,9 @@ func DecodeMinion(id string, raw []byte) Minion {
 	case raw[0] != '{':
 		return blameError(m, "answer is "+jsonKind(raw)+", not the blame functions' results")
 	}
+	if m, ok := decodeTyped(m, raw); ok {
+		return m
+	}
 	var w wireAnswer
 	if err := json.Unmarshal(raw, &w); err != nil {
 		return blameError(m, "answer: "+decodeProblem(err))
@@ -149,6 +154,36 @@ func DecodeMinion(id string, raw []byte) Minion {
 	if err := json.Unmarshal(w.Failure, &f); err != nil {
 		return blameError(m, FunHighstateFailure+": "+decodeProblem(err))
 	}
+	var states []wireFailedState
+	if err := unmarshalList(w.FailedStates, &states); err != nil {
+		return blameError(m, FunFailedStates+": "+decodeProblem(err))
+	}
+	var errs []wireCompileError
+	if err := unmarshalList(w.CompileErrors, &errs); err != nil {
+		return blameError(m, FunCompileErrors+": "+decodeProblem(err))
+	}
+	return classify(m, &f, states, errs)
+}
+
+// typedAnswer is a well-formed blame answer, decoded in one pass with the
+// faster v2 decoder: the common case, tried before the field-by-field
+// diagnosis that names what is wrong.
+type typedAnswer struct {
+	FailedStates  *[]wireFailedState  `json:"blame.last_failed_states"`
+	Failure       *wireFailure        `json:"blame.last_highstate_failure"`
+	CompileErrors *[]wireCompileError `json:"blame.last_compile_errors"`
+}
+
+func decodeTyped(m Minion, raw []byte) (Minion, bool) {
+	var a typedAnswer
+	if jsonv2.Unmarshal(raw, &a) != nil || a.FailedStates == nil || a.Failure == nil || a.CompileErrors == nil {
+		return m, false
+	}
+	return classify(m, a.Failure, *a.FailedStates, *a.CompileErrors), true
+}
+
+// classify turns a decoded blame answer into a classified minion.
+func classify(m Minion, f *wireFailure, states []wireFailedState, errs []wireCompileError) Minion {
 	if f.Status == "no_jobs" {
 		// Nothing cached is not a module failure, whatever result says.
 		m.Status, m.Detail = StatusNoJobs, truncate(f.Message, maxDetail)
@@ -170,14 +205,6 @@ func DecodeMinion(id string, raw []byte) Minion {
 		return blameError(m, fmt.Sprintf("%s: unknown status %q (want failing, healthy or no_jobs)", FunHighstateFailure, truncate(f.Status, 40)))
 	}
 
-	var states []wireFailedState
-	if err := unmarshalList(w.FailedStates, &states); err != nil {
-		return blameError(m, FunFailedStates+": "+decodeProblem(err))
-	}
-	var errs []wireCompileError
-	if err := unmarshalList(w.CompileErrors, &errs); err != nil {
-		return blameError(m, FunCompileErrors+": "+decodeProblem(err))
-	}
 	m.FailedStates = make([]FailedState, len(states))
 	for i, s := range states {
 		m.FailedStates[i] = FailedState(s)

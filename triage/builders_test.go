@@ -80,7 +80,7 @@ func vaultAnswer() json.RawMessage {
 		status: "failing",
 		compileErrors: []map[string]any{{
 			"error_types": []string{"render"}, "state": "secrets", "job_timestamp": "2025-10-24T21:55:54.595412+00:00",
-			"message": "Rendering SLS 'base:secrets' failed: Vault request to https://vault.example.com:8200/v1/secret/data/app failed: connection refused",
+			"message":   "Rendering SLS 'base:secrets' failed: Vault request to https://vault.example.com:8200/v1/secret/data/app failed: connection refused",
 			"traceback": "Traceback …", "urls": []string{"https://vault.example.com:8200/v1/secret/data/app"},
 		}},
 		failedVersion: "2025.10.22-1", successVer: "2025.10.22-1",

@@ -2,13 +2,14 @@ package triage
 
 import (
 	"bufio"
+	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"runtime"
 
+	"github.com/go-json-experiment/json/jsontext"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -18,10 +19,14 @@ import (
 // all with --static) and salt-api documents (`{"return": [{…}]}`, also as
 // GET /jobs/<jid> answers them).
 func ReadAnswers(r io.Reader, emit func(MinionAnswer) error) error {
-	dec := json.NewDecoder(bufio.NewReaderSize(r, 1<<20))
+	dec := jsontext.NewDecoder(bufio.NewReaderSize(r, 1<<20),
+		// A saved file is evidence to read, not input to police: duplicate
+		// ids count once (the aggregator drops them) and bad UTF-8 in a
+		// comment must not hide the rest.
+		jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true))
 	docs := 0
 	for {
-		tok, err := dec.Token()
+		tok, err := dec.ReadToken()
 		if err == io.EOF {
 			if docs == 0 {
 				return errors.New("input: empty (want the JSON that salt --out json or salt-api prints)")
@@ -31,8 +36,8 @@ func ReadAnswers(r io.Reader, emit func(MinionAnswer) error) error {
 		if err != nil {
 			return fmt.Errorf("input: %w", err)
 		}
-		if d, ok := tok.(json.Delim); !ok || d != '{' {
-			return fmt.Errorf("input: document %d starts with %v, want an object of minion answers", docs+1, tok)
+		if tok.Kind() != '{' {
+			return fmt.Errorf("input: document %d starts with %s, want an object of minion answers", docs+1, tok.Kind())
 		}
 		docs++
 		if err := readMinions(dec, emit, true); err != nil {
@@ -44,28 +49,29 @@ func ReadAnswers(r io.Reader, emit func(MinionAnswer) error) error {
 // readMinions reads the members of an object whose opening brace has been
 // read: minion id → answer. At the top level, "return" (salt-api's wrapper)
 // and "info" (/jobs metadata) are recognised.
-func readMinions(dec *json.Decoder, emit func(MinionAnswer) error, top bool) error {
-	for dec.More() {
-		tok, err := dec.Token()
+func readMinions(dec *jsontext.Decoder, emit func(MinionAnswer) error, top bool) error {
+	for dec.PeekKind() != '}' {
+		tok, err := dec.ReadToken()
 		if err != nil {
 			return fmt.Errorf("input: %w", err)
 		}
-		key, _ := tok.(string)
+		key := tok.String()
 		if top && (key == "return" || key == "info") {
 			if err := readWrapped(dec, emit, key == "return"); err != nil {
 				return err
 			}
 			continue
 		}
-		var raw json.RawMessage
-		if err := dec.Decode(&raw); err != nil {
+		raw, err := dec.ReadValue()
+		if err != nil {
 			return fmt.Errorf("input: minion %q: %w", truncate(key, 80), err)
 		}
-		if err := emit(MinionAnswer{ID: key, Raw: raw}); err != nil {
+		// The decoder reuses its buffer: the answer outlives this call.
+		if err := emit(MinionAnswer{ID: key, Raw: bytes.Clone(raw)}); err != nil {
 			return err
 		}
 	}
-	if _, err := dec.Token(); err != nil { // closing brace
+	if _, err := dec.ReadToken(); err != nil { // closing brace
 		return fmt.Errorf("input: %w", err)
 	}
 	return nil
@@ -73,31 +79,30 @@ func readMinions(dec *json.Decoder, emit func(MinionAnswer) error, top bool) err
 
 // readWrapped reads salt-api's `"return": [{minion: answer, …}]`, or skips
 // the value of a key that holds no answers.
-func readWrapped(dec *json.Decoder, emit func(MinionAnswer) error, answers bool) error {
+func readWrapped(dec *jsontext.Decoder, emit func(MinionAnswer) error, answers bool) error {
 	if !answers {
-		var skip json.RawMessage
-		return dec.Decode(&skip)
+		return dec.SkipValue()
 	}
-	tok, err := dec.Token()
+	tok, err := dec.ReadToken()
 	if err != nil {
 		return fmt.Errorf("input: %w", err)
 	}
-	if d, ok := tok.(json.Delim); !ok || d != '[' {
+	if tok.Kind() != '[' {
 		return errors.New(`input: "return" is not a list (want salt-api's {"return": [{…}]})`)
 	}
-	for dec.More() {
-		tok, err := dec.Token()
+	for dec.PeekKind() != ']' {
+		tok, err := dec.ReadToken()
 		if err != nil {
 			return fmt.Errorf("input: %w", err)
 		}
-		if d, ok := tok.(json.Delim); !ok || d != '{' {
+		if tok.Kind() != '{' {
 			return errors.New(`input: an entry of "return" is not an object of minion answers`)
 		}
 		if err := readMinions(dec, emit, false); err != nil {
 			return err
 		}
 	}
-	_, err = dec.Token() // closing bracket
+	_, err = dec.ReadToken() // closing bracket
 	return err
 }
 

@@ -68,7 +68,7 @@ func TestReadAnswersErrors(t *testing.T) {
 		{"[1,2]", "want an object of minion answers"},
 		{`{"web-1": {"a": `, "input: minion \"web-1\""},
 		{`{"return": {"web-1": true}}`, `"return" is not a list`},
-		{`{"web-1": true} garbage`, "input: invalid character"},
+		{`{"web-1": true} garbage`, "invalid character 'g'"},
 	}
 	for _, tc := range tests {
 		err := ReadAnswers(strings.NewReader(tc.in), func(MinionAnswer) error { return nil })

@@ -120,7 +120,7 @@ type Evidence struct {
 	// common among the cause's minions.
 	FailedStates []string `json:"failed_states,omitempty"`
 	// Window is the failure window: the last success and the first failure.
-	LastSuccess string `json:"last_success,omitempty"`
+	LastSuccess  string `json:"last_success,omitempty"`
 	FirstFailure string `json:"first_failure,omitempty"`
 }
 

@@ -1,0 +1,97 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/sirupsen/logrus"
+	"golang.org/x/term"
+
+	"github.com/sift-chatops/sift/config"
+	"github.com/sift-chatops/sift/saltapi"
+	"github.com/sift-chatops/sift/triage"
+)
+
+// loadConfig reads the configuration named by --config or $SIFT_CONFIG.
+func loadConfig(path string) (*config.Config, error) {
+	if path == "" {
+		path = os.Getenv("SIFT_CONFIG")
+	}
+	if path == "" {
+		return nil, usageErr("no configuration: pass --config FILE (or set SIFT_CONFIG)")
+	}
+	c, err := config.Load(path, os.LookupEnv)
+	if err != nil {
+		return nil, &exitError{code: exitUsage, err: err}
+	}
+	return c, nil
+}
+
+// inventoryOf is the triage inventory the configuration describes.
+func inventoryOf(c *config.Config) triage.Inventory {
+	inv := triage.Inventory{Groups: make(map[string][]string, len(c.Groups))}
+	for _, dc := range c.Datacenters {
+		inv.Datacenters = append(inv.Datacenters, triage.Datacenter{Name: dc.Name, Master: dc.Master, Target: dc.Target, Minions: dc.Minions})
+	}
+	for _, g := range c.Groups {
+		inv.Groups[g.Name] = g.Datacenters
+	}
+	return inv
+}
+
+// blamersOf builds one salt-api client per configured master.
+func blamersOf(c *config.Config, log logrus.FieldLogger, onResponse func(master string, status int)) (map[string]triage.Blamer, error) {
+	out := make(map[string]triage.Blamer, len(c.Masters))
+	for _, m := range c.Masters {
+		client, err := saltapi.New(saltapi.Config{
+			Name: m.Name, URL: m.URL, Eauth: m.Eauth, Username: m.Username, Password: m.Password.Reveal(),
+			TLSCAFile: m.TLSCAFile, InsecureSkipVerify: m.TLSInsecureSkipVerify,
+			Timeout: c.Triage.Timeout, GatherJobTimeout: c.Triage.GatherJobTimeout, PollInterval: c.Triage.PollInterval,
+			Log: log, OnResponse: onResponse,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("master %s: %w", m.Name, err)
+		}
+		out[m.Name] = client
+	}
+	return out, nil
+}
+
+// triageOptions are the triage settings of the configuration.
+func triageOptions(c *config.Config, log logrus.FieldLogger) triage.Options {
+	return triage.Options{
+		MaxParallel: c.Triage.MaxParallelDatacenters,
+		Deadline:    c.Triage.Deadline,
+		CommitURL:   c.Links.CommitURL,
+		Log:         log,
+	}
+}
+
+// newLogger builds the process logger: JSON in production, text on a
+// terminal, at the configured level.
+func newLogger(level, format string, w io.Writer) *logrus.Logger {
+	log := logrus.New()
+	log.SetOutput(w)
+	if lvl, err := logrus.ParseLevel(level); err == nil {
+		log.SetLevel(lvl)
+	}
+	switch format {
+	case "json":
+		log.SetFormatter(&logrus.JSONFormatter{})
+	case "text":
+		log.SetFormatter(&logrus.TextFormatter{FullTimestamp: true})
+	default:
+		if isTerminal(w) {
+			log.SetFormatter(&logrus.TextFormatter{FullTimestamp: true})
+		} else {
+			log.SetFormatter(&logrus.JSONFormatter{})
+		}
+	}
+	return log
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
