@@ -2,11 +2,11 @@ package triage
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"encoding/json"
-	"fmt"
 	"runtime"
 	"runtime/metrics"
 	"sync"
