@@ -6,7 +6,7 @@ Runs every job through the blame_cache returner (default retention), then
 times the bot's three-function blame call as a fresh minion job would run it
 (new module load, empty __context__), and prints the cache size per job.
 
-    python3 salt/bench/bench_blame.py [--jobs 200] [--states 5000] [--runs 10] [--scan]
+    python3 salt/bench/bench_blame.py [--jobs 200] [--states 5000] [--window 100] [--runs 10] [--scan]
 
 --scan also times the degraded path where index.json is lost and every job
 file is read. Not run by the test suite.
@@ -73,6 +73,7 @@ def main():
     parser.add_argument("--jobs", type=int, default=200)
     parser.add_argument("--states", type=int, default=5000)
     parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--window", type=int, default=100, help="commits between last success and first failure")
     parser.add_argument("--scan", action="store_true")
     args = parser.parse_args()
     rng = random.Random(42)
@@ -81,15 +82,16 @@ def main():
         tmp = Path(tmp)
         repo = Codebase(tmp / "codebase")
         first_failure = args.jobs - 30  # the last 30 highstates fail
+        culprit = first_failure + args.window  # breaks monitoring.part1, where state 17 lives
         commits = []
-        for c in range(args.jobs):
+        for c in range(args.jobs + args.window):
             mod = MODULES[c % len(MODULES)]
-            culprit = c == first_failure  # breaks monitoring.part1, where state 17 lives
+            path = "monitoring/part1.sls" if c == culprit else "{}/part{}.sls".format(mod, c % 25)
             commits.append(
                 repo.commit(
                     "change {}".format(c),
-                    {"monitoring/part1.sls" if culprit else "{}/part{}.sls".format(mod, c % 25): "# revision {}\n".format(c)},
-                    author=JOHN if culprit else ("Alice Admin", "alice@example.com"),
+                    {path: "# revision {}\n".format(c)},
+                    author=JOHN if c == culprit else ("Alice Admin", "alice@example.com"),
                     when="2026-11-{:02d}T{:02d}:{:02d}:00+00:00".format(1 + c // 100, (c // 4) % 24, c % 60),
                 )
             )
@@ -102,7 +104,8 @@ def main():
             failing = {17, 2500, 4999} if j >= first_failure else set()
             ret = state_return(args.states, rng, failing, jid_time)
             raw_sizes.append(len(json.dumps(ret)))
-            minion.serve(commits[j], "2026.11.{}".format(j))
+            # The first failure is served `window` commits after the last success.
+            minion.serve(commits[j if j < first_failure else j + args.window], "2026.11.{}".format(j))
             t0 = time.perf_counter()
             minion.run(jid, 2 if failing else 0, ret)
             write_times.append(time.perf_counter() - t0)
