@@ -73,8 +73,9 @@ type Minion struct {
 
 // Fault replaces the answer of one request.
 type Fault struct {
-	// Path is the request path the fault applies to ("/login", "/",
-	// "/jobs/..."; a prefix); empty applies to any request.
+	// Path is the request path the fault applies to: "/login" and "/" are
+	// exact, "/jobs/" (any other path ending in a slash) is a prefix; empty
+	// applies to any request.
 	Path string
 	// Status and Body are the answer; a body starting with "<" is sent as
 	// HTML, anything else as JSON.
@@ -214,7 +215,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // takeFault pops the first queued fault for path; s.mu must be held.
 func (s *Server) takeFault(path string) (Fault, bool) {
 	for i, f := range s.faults {
-		if strings.HasPrefix(path, f.Path) {
+		match := f.Path == "" || path == f.Path ||
+			(len(f.Path) > 1 && strings.HasSuffix(f.Path, "/") && strings.HasPrefix(path, f.Path))
+		if match {
 			s.faults = slices.Delete(s.faults, i, i+1)
 			return f, true
 		}

@@ -202,6 +202,10 @@ func (c *Client) poll(ctx context.Context, job asyncAnswer, sink triage.Sink, lo
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-pollCtx.Done():
+			// pollCtx ends with ctx too: only its own deadline is a normal end.
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
 			log.WithFields(logrus.Fields{"polls": polls, "answered": len(answered), "expected": len(expected)}).Debug("job deadline passed")
 			return nil
 		case <-ticker.C:
