@@ -154,9 +154,10 @@ def _answer(name, fallback):
         log.exception("blame: %s failed", name)
         if fallback is not None:
             return fallback
+        # Not no_jobs: a reader would take a broken module for a quiet minion.
         return {
             "result": False,
-            "status": "no_jobs",
+            "status": "unknown",
             "message": "blame module error: {}: {}".format(type(exc).__name__, exc),
             "commits": [],
         }
@@ -241,7 +242,7 @@ def _analyse(store, opts):
     entries, problem = store.read_index(cachedir)
     if problem and problem != "no index" and not entries:
         return _answers(
-            {"result": False, "status": "no_jobs", "message": "job cache unreadable: " + problem, "commits": []}
+            {"result": False, "status": "unknown", "message": "job cache unreadable: " + problem, "commits": []}
         )
 
     while True:

@@ -340,7 +340,7 @@ def test_unreadable_cache_is_result_false(tmp_path):
     minion.cachedir.mkdir(parents=True)
     (minion.cachedir / "index.json").write_text("garbage")
     blame = failure(minion)
-    assert blame["result"] is False
+    assert (blame["result"], blame["status"]) == (False, "unknown")
     assert blame["message"].startswith("job cache unreadable: index unreadable")
 
 
@@ -354,6 +354,7 @@ def test_internal_error_becomes_result_false(tmp_path, monkeypatch):
     minion.blame_mod.__context__.clear()
     answer = minion.answer()
     assert answer["blame.last_highstate_failure"]["result"] is False
+    assert answer["blame.last_highstate_failure"]["status"] == "unknown"
     assert answer["blame.last_highstate_failure"]["message"] == "blame module error: RuntimeError: disk on fire"
     assert answer["blame.last_failed_states"] == [] and answer["blame.last_compile_errors"] == []
 
