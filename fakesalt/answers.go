@@ -123,7 +123,8 @@ func CompileError(f Failure) json.RawMessage {
 	f.States = nil
 	f = f.withJobs(1, "77c0d1a4e5b6f7a8b9c0d1e2f3a4b5c6d7e8f9a0", "2025.10.22-1")
 	if f.Message == "" {
-		f.Message = fmt.Sprintf("reviewed %d change(s) over %d commit(s) looking for %d compile error(s)", len(f.Commits), distinctCommits(f.Commits), len(f.CompileErrors))
+		// The module counts a compile error as one failure, in its own words.
+		f.Message = fmt.Sprintf("reviewed %d change(s) over %d commit(s) looking for %d state failure(s)", len(f.Commits), distinctCommits(f.Commits), len(f.CompileErrors))
 	}
 	return f.answer()
 }
@@ -273,23 +274,25 @@ func BlameAnswer(failedStates, highstateFailure, compileErrors any) json.RawMess
 func Healthy() json.RawMessage {
 	return BlameAnswer([]any{}, object{
 		{"result", true}, {"status", "healthy"},
-		{"message", "the newest highstate succeeded"}, {"commits", []any{}},
+		{"message", "the last highstate succeeded"}, {"commits", []any{}},
 		{"last_success_job", jobObject(Job{JID: "20251022094512000001", Time: exampleSuccessTime, Commit: "77c0d1a4e5b6f7a8b9c0d1e2f3a4b5c6d7e8f9a0", CodebaseVersion: "2025.10.22-1"})},
 	}, []any{})
 }
 
-// NoJobs answers a minion with no highstate in its job cache yet.
+// NoJobs answers a minion with no highstate in its job cache yet; the
+// module says so with result false, as its own output does.
 func NoJobs() json.RawMessage {
 	return BlameAnswer([]any{}, object{
-		{"result", true}, {"status", "no_jobs"},
-		{"message", "no highstate in the minion job cache yet"}, {"commits", []any{}},
+		{"result", false}, {"status", "no_jobs"},
+		{"message", "no highstate job cached yet: the blame_cache returner has not stored any job (is it enabled as the minion's or the highstate schedule's returner?)"},
+		{"commits", []any{}},
 	}, []any{})
 }
 
-// BlameFailed answers a minion whose blame module could not do its work
-// (no job cache, no git history, ...): result false and why.
+// BlameFailed answers a failing minion whose blame module could not do its
+// work (no git history, an unreadable cache, ...): result false and why.
 func BlameFailed(message string) json.RawMessage {
-	return BlameAnswer([]any{}, object{{"result", false}, {"message", message}}, []any{})
+	return BlameAnswer([]any{}, object{{"result", false}, {"status", "failing"}, {"message", message}, {"commits", []any{}}}, []any{})
 }
 
 // ModuleMissing answers a minion without the blame module, as Salt does to

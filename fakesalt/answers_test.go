@@ -114,7 +114,7 @@ func TestSmallAnswers(t *testing.T) {
 	}{
 		{"healthy", fakesalt.Healthy(), `"status": "healthy"`},
 		{"no jobs", fakesalt.NoJobs(), `"status": "no_jobs"`},
-		{"blame failed", fakesalt.BlameFailed("no job cache"), `{"result": false, "message": "no job cache"}`},
+		{"blame failed", fakesalt.BlameFailed("no git history"), `{"result": false, "status": "failing", "message": "no git history", "commits": []}`},
 		{"release", fakesalt.Release("2025.10.22-1", "2025.10.22-2"), `"commits": []`},
 	}
 	for _, c := range cases {
