@@ -378,8 +378,10 @@ func failures() []failure {
 			},
 		},
 		{
-			name:   "client local disabled",
-			setup:  func(srv *fakesalt.Server) { srv.Update(func(m *fakesalt.Master) { m.DisabledClients = []string{"local"} }) },
+			name: "client local disabled",
+			setup: func(srv *fakesalt.Server) {
+				srv.Update(func(m *fakesalt.Master) { m.DisabledClients = []string{"local"} })
+			},
 			target: listTarget,
 			check: func(t *testing.T, err error, _ *fakesalt.Server) {
 				var cd *ClientDisabledError
@@ -392,8 +394,10 @@ func failures() []failure {
 			},
 		},
 		{
-			name:   "client local_async disabled",
-			setup:  func(srv *fakesalt.Server) { srv.Update(func(m *fakesalt.Master) { m.DisabledClients = []string{"local_async"} }) },
+			name: "client local_async disabled",
+			setup: func(srv *fakesalt.Server) {
+				srv.Update(func(m *fakesalt.Master) { m.DisabledClients = []string{"local_async"} })
+			},
 			target: exprTarget,
 			check: func(t *testing.T, err error, _ *fakesalt.Server) {
 				if !strings.Contains(err.Error(), "add local_async to netapi_enable_clients") {
@@ -416,8 +420,10 @@ func failures() []failure {
 			},
 		},
 		{
-			name:   "a proxy's 504 on the call is not retried",
-			setup:  func(srv *fakesalt.Server) { srv.Inject(fakesalt.Fault{Path: "/", Status: 504, Body: fakesalt.PageGatewayTimeout()}) },
+			name: "a proxy's 504 on the call is not retried",
+			setup: func(srv *fakesalt.Server) {
+				srv.Inject(fakesalt.Fault{Path: "/", Status: 504, Body: fakesalt.PageGatewayTimeout()})
+			},
 			target: listTarget,
 			check: func(t *testing.T, err error, srv *fakesalt.Server) {
 				var he *HTTPError
@@ -464,8 +470,10 @@ func failures() []failure {
 			},
 		},
 		{
-			name:   "malformed JSON while polling",
-			setup:  func(srv *fakesalt.Server) { srv.Inject(fakesalt.Fault{Path: "/jobs/", Status: 200, Body: `{"info": [{"jid": `}) },
+			name: "malformed JSON while polling",
+			setup: func(srv *fakesalt.Server) {
+				srv.Inject(fakesalt.Fault{Path: "/jobs/", Status: 200, Body: `{"info": [{"jid": `})
+			},
 			target: exprTarget,
 			check: func(t *testing.T, err error, _ *fakesalt.Server) {
 				var pe *ProtocolError
