@@ -77,7 +77,16 @@ type Config struct {
 
 // String describes the configuration without its password.
 func (c Config) String() string {
-	return fmt.Sprintf("salt-api %s (url %s, user %s, eauth %s, password <secret>)", c.Name, c.URL, c.Username, c.Eauth)
+	return fmt.Sprintf("salt-api %s (url %s, user %s, eauth %s, password <secret>)", c.Name, redactURL(c.URL), c.Username, c.Eauth)
+}
+
+// redactURL hides a password written into the URL's user info.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "<unparsable URL>"
+	}
+	return u.Redacted()
 }
 
 // GoString keeps the password out of %#v as well.
@@ -107,9 +116,9 @@ func New(cfg Config) (*Client, error) {
 	u, err := url.Parse(cfg.URL)
 	switch {
 	case err != nil:
-		problems = append(problems, fmt.Errorf("url: %w", err))
+		problems = append(problems, errors.New("url: not a URL"))
 	case u.Scheme != "http" && u.Scheme != "https", u.Host == "":
-		problems = append(problems, fmt.Errorf("url %q: not an http:// or https:// URL", cfg.URL))
+		problems = append(problems, fmt.Errorf("url %q: not an http:// or https:// URL", redactURL(cfg.URL)))
 	}
 	if cfg.Username == "" {
 		problems = append(problems, errors.New("username: empty"))
@@ -200,12 +209,15 @@ func httpClient(cfg Config) (*http.Client, error) {
 // restyLogger sends resty's own messages to the client's logger.
 type restyLogger struct{ log logrus.FieldLogger }
 
+// Errorf logs resty's errors at debug level: the client reports failures itself.
 func (l restyLogger) Errorf(format string, v ...any) {
 	l.log.WithField("detail", fmt.Sprintf(format, v...)).Debug("http client error")
 }
+// Warnf logs resty's warnings at debug level.
 func (l restyLogger) Warnf(format string, v ...any) {
 	l.log.WithField("detail", fmt.Sprintf(format, v...)).Debug("http client warning")
 }
+// Debugf logs resty's debug messages.
 func (l restyLogger) Debugf(format string, v ...any) {
 	l.log.WithField("detail", fmt.Sprintf(format, v...)).Debug("http client debug")
 }
@@ -247,7 +259,7 @@ func (c *Client) send(ctx context.Context, ex exchange, token string) (int, []by
 	if err != nil {
 		c.observe(0)
 		if ctx.Err() != nil {
-			return 0, nil, ctx.Err()
+			return 0, nil, fmt.Errorf("no answer in time: %w", ctx.Err())
 		}
 		return 0, nil, c.unreachable(ex, err)
 	}
@@ -268,7 +280,7 @@ func (c *Client) unreachable(ex exchange, err error) error {
 		// url.Error repeats the method and URL, which the message already names.
 		inner = ue.Err
 	}
-	return &UnreachableError{Master: c.cfg.Name, URL: strings.TrimRight(c.cfg.URL, "/") + ex.path, TLS: isTLSError(err), Err: inner}
+	return &UnreachableError{Master: c.cfg.Name, URL: strings.TrimRight(redactURL(c.cfg.URL), "/") + ex.path, TLS: isTLSError(err), Err: inner}
 }
 
 func isTLSError(err error) bool {

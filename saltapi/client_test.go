@@ -575,8 +575,19 @@ func TestPasswordNeverShown(t *testing.T) {
 			t.Errorf("config printed with its password: %s", s)
 		}
 	}
-	if _, err := New(Config{Name: "x", URL: "ftp://nope", Password: password}); err == nil || strings.Contains(err.Error(), password) {
+	if _, err := New(Config{Name: "x", URL: "ftp://sift:" + password + "@nope", Password: password}); err == nil || strings.Contains(err.Error(), password) {
 		t.Errorf("config error %v", err)
+	}
+	// A password written into the URL is hidden as well.
+	closed := fakesalt.NewServer(lab())
+	closed.Close()
+	inURL := config(strings.Replace(closed.URL(), "http://", "http://sift:"+password+"@", 1), logs)
+	err := newClient(t, inURL).Blame(ctx(t), listTarget, newSink(nil))
+	if err == nil || strings.Contains(err.Error(), password) || strings.Contains(inURL.String(), password) {
+		t.Errorf("password in the URL shown: %v / %s", err, inURL)
+	}
+	if strings.Contains(logs.String(), password) {
+		t.Error("logs show the password of the URL")
 	}
 }
 

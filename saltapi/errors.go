@@ -27,6 +27,7 @@ type HTTPError struct {
 	Excerpt string
 }
 
+// Error describes the failure in one line.
 func (e *HTTPError) Error() string {
 	if e.Excerpt == "" {
 		return fmt.Sprintf("HTTP %d", e.Status)
@@ -43,11 +44,13 @@ type ClientDisabledError struct {
 	Err    *HTTPError
 }
 
+// Error describes the failure in one line.
 func (e *ClientDisabledError) Error() string {
 	return fmt.Sprintf("client %q is disabled on the master: add %s to netapi_enable_clients in the master config of %s (%v)",
 		e.Client, e.Client, e.Master, e.Err)
 }
 
+// Unwrap returns the underlying error.
 func (e *ClientDisabledError) Unwrap() error { return e.Err }
 
 // UnreachableError is a salt-api that could not be reached at all: refused
@@ -60,6 +63,7 @@ type UnreachableError struct {
 	Err error
 }
 
+// Error describes the failure in one line.
 func (e *UnreachableError) Error() string {
 	if e.TLS {
 		return fmt.Sprintf("cannot reach %s over TLS: %v (set tls_ca_file to the CA that signed the salt-api certificate)", e.URL, e.Err)
@@ -67,6 +71,7 @@ func (e *UnreachableError) Error() string {
 	return fmt.Sprintf("cannot reach %s: %v", e.URL, e.Err)
 }
 
+// Unwrap returns the underlying error.
 func (e *UnreachableError) Unwrap() error { return e.Err }
 
 // ProtocolError is a 2xx answer that is not what salt-api answers: broken
@@ -80,6 +85,7 @@ type ProtocolError struct {
 	Excerpt string
 }
 
+// Error describes the failure in one line.
 func (e *ProtocolError) Error() string {
 	return fmt.Sprintf("unexpected answer from %s: %s (answer starts with %q)", e.Endpoint, e.Reason, e.Excerpt)
 }
