@@ -213,10 +213,12 @@ type restyLogger struct{ log logrus.FieldLogger }
 func (l restyLogger) Errorf(format string, v ...any) {
 	l.log.WithField("detail", fmt.Sprintf(format, v...)).Debug("http client error")
 }
+
 // Warnf logs resty's warnings at debug level.
 func (l restyLogger) Warnf(format string, v ...any) {
 	l.log.WithField("detail", fmt.Sprintf(format, v...)).Debug("http client warning")
 }
+
 // Debugf logs resty's debug messages.
 func (l restyLogger) Debugf(format string, v ...any) {
 	l.log.WithField("detail", fmt.Sprintf(format, v...)).Debug("http client debug")
