@@ -47,14 +47,8 @@ type textMode int
 const (
 	// modeLine is one line of ordinary mrkdwn: line breaks become spaces.
 	modeLine textMode = iota
-	// modeBlock keeps line breaks, for multi-line comments.
+	// modeBlock keeps line breaks, for multi-line comments and ``` blocks.
 	modeBlock
-	// modeCode is the inside of an inline code span: one line, and no
-	// backtick that would end the span early.
-	modeCode
-	// modeCodeBlock is the inside of a ``` block: line breaks kept, no
-	// backtick that could close the fence.
-	modeCodeBlock
 )
 
 // escape renders untrusted text (a summary, a minion id, a commit author, a
@@ -62,7 +56,9 @@ const (
 // '&', '<' and '>' as control characters: an unescaped '<' in a comment
 // could become a link or an @channel, so they become &amp; &lt; &gt;. The
 // limit counts the escaped form, which is what Slack counts, and the text
-// is cut between entities, never inside one, ending in "…".
+// is cut between entities, never inside one, ending in "…". Backticks are
+// replaced in every mode, so untrusted text can neither open a code block
+// nor close one of Sift's.
 func escape(s string, n int, mode textMode) string {
 	if n <= 0 {
 		return ""
@@ -83,14 +79,17 @@ func escape(s string, n int, mode textMode) string {
 			piece = "&lt;"
 		case r == '>':
 			piece = "&gt;"
-		case r == '\n' && (mode == modeBlock || mode == modeCodeBlock):
+		case r == '\n' && mode == modeBlock:
 			piece = "\n"
 		case r == '\n' || r == '\r' || r == '\t':
 			piece = " "
 		case unicode.IsControl(r) || r == '\u2028' || r == '\u2029':
 			continue
-		case r == '`' && (mode == modeCode || mode == modeCodeBlock):
-			piece = "'"
+		case r == '`':
+			// A backtick from the report would open or close a code span
+			// or a ``` block, and the rest of the message would be read
+			// inside out. The modifier grave accent looks the same.
+			piece = "\u02cb"
 		default:
 			piece = string(r)
 		}
@@ -114,7 +113,7 @@ func inline(s string, n int) string { return escape(s, n, modeLine) }
 // code renders s as an inline code span whose content is at most n
 // characters; empty text gives no span, since two bare backticks show as is.
 func code(s string, n int) string {
-	c := escape(s, n, modeCode)
+	c := escape(s, n, modeLine)
 	if strings.TrimSpace(c) == "" {
 		return ""
 	}
@@ -123,7 +122,7 @@ func code(s string, n int) string {
 
 // codeBlock renders s as a ``` block whose content is at most n characters.
 func codeBlock(s string, n int) string {
-	c := escape(s, n, modeCodeBlock)
+	c := escape(s, n, modeBlock)
 	if strings.TrimSpace(c) == "" {
 		return ""
 	}

@@ -495,7 +495,7 @@ func minionIDsText(c triage.Cause) string {
 	shown := firstN(c.MinionIDs, threadMinionIDs)
 	ids := make([]string, 0, len(shown))
 	for _, id := range shown {
-		ids = append(ids, escape(id, 80, modeCode))
+		ids = append(ids, escape(id, 80, modeLine))
 	}
 	text := fmt.Sprintf("*Minions (%s):*\n```%s```", thousands(max(c.Minions, len(c.MinionIDs))), strings.Join(ids, minionSeparator))
 	if extra := max(c.Minions, len(c.MinionIDs)) - len(shown); extra > 0 {
@@ -566,7 +566,7 @@ func datacenterRows(dcs []triage.DatacenterResult) []string {
 	tw.Flush()
 	lines := strings.Split(strings.TrimRight(b.String(), "\n"), "\n")
 	for i, l := range lines {
-		lines[i] = escape(strings.TrimRight(l, " "), 400, modeCode)
+		lines[i] = escape(strings.TrimRight(l, " "), 400, modeLine)
 	}
 	return lines
 }
@@ -616,10 +616,14 @@ func datacenterErrorsMessage(dcs []triage.DatacenterResult) *SlackMessage {
 // sync the module), and copies from the thread to do it.
 func minionListMessages(r *triage.Report) []SlackMessage {
 	var msgs []SlackMessage
+	listed := map[triage.CauseKind]bool{}
 	for _, c := range r.Causes {
-		if !listsMinions(c.Kind) || len(c.MinionIDs) == 0 {
+		// Triage keys these causes by kind, so there is one of each; the
+		// check keeps a report that has more from flooding the thread.
+		if !listsMinions(c.Kind) || len(c.MinionIDs) == 0 || listed[c.Kind] {
 			continue
 		}
+		listed[c.Kind] = true
 		title := "Unreachable minions"
 		if c.Kind == triage.CauseModuleMissing {
 			title = "Minions without the blame module"
@@ -634,7 +638,7 @@ func minionListMessages(r *triage.Report) []SlackMessage {
 			size := 6
 			end := next
 			for end < len(ids) {
-				id := escape(ids[end], 80, modeCode)
+				id := escape(ids[end], 80, modeLine)
 				l := len([]rune(id)) + len(minionSeparator)
 				if end > next && size+l > sectionBudget {
 					break
@@ -664,7 +668,8 @@ func listsMinions(k triage.CauseKind) bool {
 }
 
 // minionSeparator joins minion ids in code blocks: a comma list wraps to
-// the width of the thread and pastes into a Salt list target.
+// the width of the thread, where one id a line would make the thread
+// hundreds of lines tall.
 const minionSeparator = ", "
 
 // slackFile is the full JSON report, attached when the thread could not
