@@ -6,7 +6,7 @@ Runs every job through the blame_cache returner (default retention), then
 times the bot's three-function blame call as a fresh minion job would run it
 (new module load, empty __context__), and prints the cache size per job.
 
-    python3 salt/bench/bench_blame.py [--jobs 200] [--states 5000] [--window 100] [--runs 10] [--scan]
+    python3 salt/bench/bench_blame.py [--jobs 200] [--states 5000] [--window 100] [--failing 3] [--runs 10] [--scan]
 
 --scan also times the degraded path where index.json is lost and every job
 file is read. Not run by the test suite.
@@ -73,6 +73,7 @@ def main():
     parser.add_argument("--jobs", type=int, default=200)
     parser.add_argument("--states", type=int, default=5000)
     parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--failing", type=int, default=3, help="failed states in each failing highstate")
     parser.add_argument("--window", type=int, default=100, help="commits between last success and first failure")
     parser.add_argument("--scan", action="store_true")
     args = parser.parse_args()
@@ -82,7 +83,7 @@ def main():
         tmp = Path(tmp)
         repo = Codebase(tmp / "codebase")
         first_failure = args.jobs - 30  # the last 30 highstates fail
-        culprit = first_failure + args.window  # breaks monitoring.part1, where state 17 lives
+        culprit = first_failure + args.window  # touches monitoring.part1, an sls with failed states
         commits = []
         for c in range(args.jobs + args.window):
             mod = MODULES[c % len(MODULES)]
@@ -101,7 +102,7 @@ def main():
         for j in range(args.jobs):
             jid_time = start + datetime.timedelta(minutes=10 * j)
             jid = jid_time.strftime("%Y%m%d%H%M%S%f")
-            failing = {17, 2500, 4999} if j >= first_failure else set()
+            failing = {i * args.states // args.failing for i in range(args.failing)} if j >= first_failure else set()
             ret = state_return(args.states, rng, failing, jid_time)
             raw_sizes.append(len(json.dumps(ret)))
             # The first failure is served `window` commits after the last success.
