@@ -162,17 +162,25 @@ func mention(userID string) string {
 // the link early and let the rest of it be read as mrkdwn.
 func link(raw, label string, n int) string {
 	lbl := inline(label, n)
+	if !linkable(raw) {
+		return lbl
+	}
+	return "<" + strings.ReplaceAll(raw, "&", "&amp;") + "|" + lbl + ">"
+}
+
+// linkable reports whether raw can be written as the URL of a Slack link.
+func linkable(raw string) bool {
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
 		strings.ContainsAny(raw, "|<> \"") || utf8.RuneCountInString(raw) > 1000 {
-		return lbl
+		return false
 	}
 	for _, r := range raw {
 		if unicode.IsControl(r) || unicode.IsSpace(r) {
-			return lbl
+			return false
 		}
 	}
-	return "<" + strings.ReplaceAll(raw, "&", "&amp;") + "|" + lbl + ">"
+	return true
 }
 
 // slackDate renders t so that each reader sees it in their own time zone,

@@ -256,7 +256,7 @@ func causeTitle(c triage.Cause, o SlackOptions) string {
 		}
 		short := truncateRunes(id, 7)
 		t := "Commit " + code(short, 40)
-		if e.CommitURL != "" {
+		if linkable(e.CommitURL) {
 			t = "Commit " + link(e.CommitURL, short, 40)
 		}
 		if a := authorText(e, o); a != "" {
@@ -434,7 +434,7 @@ func evidenceText(e triage.Evidence, o SlackOptions) string {
 	}
 	if e.CommitID != "" {
 		id := code(e.CommitID, 64)
-		if e.CommitURL != "" {
+		if linkable(e.CommitURL) {
 			id += " (" + link(e.CommitURL, "open", 10) + ")"
 		}
 		add("Commit", id)
@@ -689,14 +689,20 @@ func slackFile(r *triage.Report) *SlackFile {
 	}
 }
 
-// fileSafe keeps the characters a file name can always hold.
+// fileSafe keeps the characters a file name can always hold, each other
+// run becoming one '_', and cuts the result to 40 characters.
 func fileSafe(s string) string {
-	s = strings.Map(func(r rune) rune {
+	var b strings.Builder
+	for _, r := range s {
 		switch {
-		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '.', r == '_', r == '-':
-			return r
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '.', r == '-':
+			b.WriteRune(r)
+		case !strings.HasSuffix(b.String(), "_"):
+			b.WriteByte('_')
 		}
-		return '_'
-	}, s)
-	return truncateRunes(s, 80)
+		if b.Len() >= 40 {
+			break
+		}
+	}
+	return b.String()
 }
