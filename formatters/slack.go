@@ -105,17 +105,29 @@ func SlackProgress(scope triage.Scope, p Progress, o SlackOptions) SlackMessage 
 	if o.Title != "" {
 		m.add(header(o.Title), 0, 0)
 	}
-	var parts []string
+	// The figures are bold in the message and plain in the notification,
+	// which shows asterisks as they are.
+	var parts, plainParts []string
+	figures := func(format string, n ...int) {
+		bold := make([]any, len(n))
+		plain := make([]any, len(n))
+		for i, x := range n {
+			bold[i], plain[i] = "*"+thousands(x)+"*", thousands(x)
+		}
+		parts = append(parts, fmt.Sprintf(format, bold...))
+		plainParts = append(plainParts, fmt.Sprintf(format, plain...))
+	}
 	if p.DatacentersTotal > 0 {
-		parts = append(parts, fmt.Sprintf("*%s* of *%s* datacenters done", thousands(p.DatacentersDone), thousands(p.DatacentersTotal)))
+		figures("%s of %s datacenters done", p.DatacentersDone, p.DatacentersTotal)
 	}
 	switch {
 	case p.MinionsExpected > 0:
-		parts = append(parts, fmt.Sprintf("*%s* of *%s* minions answered", thousands(p.MinionsAnswered), thousands(p.MinionsExpected)))
+		figures("%s of %s minions answered", p.MinionsAnswered, p.MinionsExpected)
 	case p.MinionsAnswered > 0:
-		parts = append(parts, fmt.Sprintf("*%s* minions answered", thousands(p.MinionsAnswered)))
+		figures("%s minions answered", p.MinionsAnswered)
 	}
-	parts = append(parts, p.Elapsed.Round(time.Second).String()+" elapsed")
+	elapsed := p.Elapsed.Round(time.Second).String() + " elapsed"
+	parts, plainParts = append(parts, elapsed), append(plainParts, elapsed)
 	what := inline(scope.String(), 300)
 	m.add(section(":hourglass_flowing_sand: Sift is triaging *"+what+"*…\n"+strings.Join(parts, " · ")), 0, 0)
 	if len(p.Running) > 0 {
@@ -123,7 +135,7 @@ func SlackProgress(scope triage.Scope, p Progress, o SlackOptions) SlackMessage 
 	}
 	m.add(contextBlock(requestedBy(o)), 0, 0)
 	return SlackMessage{
-		Text:   fallback("Sift is triaging " + what + ": " + strings.Join(parts, ", ")),
+		Text:   fallback("Sift is triaging " + what + ": " + strings.Join(plainParts, ", ")),
 		Blocks: m.blocks,
 	}
 }
@@ -215,8 +227,12 @@ func partialNote(r *triage.Report) string {
 }
 
 func slackCounts(c triage.Counts) string {
-	s := fmt.Sprintf("*Minions:* %s expected · %s answered · %s healthy · *%s failing*",
-		thousands(c.Expected), thousands(c.Answered), thousands(c.Healthy), thousands(c.Failing))
+	failing := thousands(c.Failing) + " failing"
+	if c.Failing > 0 {
+		failing = "*" + failing + "*"
+	}
+	s := fmt.Sprintf("*Minions:* %s expected · %s answered · %s healthy · %s",
+		thousands(c.Expected), thousands(c.Answered), thousands(c.Healthy), failing)
 	// The rarer classes only when they occur: a zero is noise in a summary.
 	for _, x := range []struct {
 		n    int
@@ -272,6 +288,9 @@ func causeTitle(c triage.Cause, o SlackOptions) string {
 	case triage.CauseExternalService:
 		return "External service " + code(firstNonEmpty(e.ServiceURL, c.Key), 200)
 	case triage.CauseFailedState:
+		if e.Fun == "" && e.CompileState != "" {
+			return "Compile error in " + code(e.CompileState, 200)
+		}
 		return "Failed state " + code(firstNonEmpty(stateLabel(e), c.Key), 200)
 	case triage.CauseUnreachable:
 		return "Unreachable minions"
