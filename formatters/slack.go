@@ -332,17 +332,9 @@ func authorMention(email string, mentions map[string]string) string {
 	return ""
 }
 
-// stateLabel is the raw "fun id" of a failed state, or what did not compile.
+// stateLabel is the raw "fun id" of a failed state.
 func stateLabel(e triage.Evidence) string {
-	switch {
-	case e.Fun != "" && e.StateID != "":
-		return e.Fun + " " + e.StateID
-	case e.Fun != "":
-		return e.Fun
-	case e.CompileState != "":
-		return "compile error in " + e.CompileState
-	}
-	return ""
+	return strings.TrimSpace(e.Fun + " " + e.StateID)
 }
 
 func slackDatacenters(dcs []string, n int) string {
