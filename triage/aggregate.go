@@ -15,6 +15,7 @@ const (
 	maxEvidenceMessages = 5    // per cause, shown
 	maxEvidencePaths    = 20   // per commit, shown
 	maxNormalizeCache   = 20000
+	maxEvidenceText     = 1000 // a comment or message kept as evidence
 )
 
 // Aggregator folds classified minions into counts and ranked causes. It is
@@ -138,6 +139,7 @@ func (c *causeAcc) message(s string) {
 	if s == "" {
 		return
 	}
+	s = truncate(s, maxEvidenceText)
 	if c.messages == nil {
 		c.messages = map[string]int{}
 	}
@@ -297,7 +299,7 @@ func (a *Aggregator) addFailing(m Minion) {
 		seen = append(seen, f.sig)
 		c := a.cause(CauseFailedState, f.sig)
 		if c.ev.Comment == "" {
-			c.ev.Comment = f.comment
+			c.ev.Comment = truncate(f.comment, maxEvidenceText)
 			if f.compile {
 				c.ev.CompileState = f.sls
 			} else {

@@ -131,8 +131,7 @@ type Cause struct {
 	Summary string    `json:"summary"`
 	// Minions is how many minions the cause explains.
 	Minions int `json:"minions"`
-	// MinionIDs are all of them, sorted. The JSON report holds the first
-	// MaxReportMinionIDs.
+	// MinionIDs are all of them, sorted; the JSON report holds the first 50.
 	MinionIDs   []string `json:"minion_ids"`
 	Datacenters []string `json:"datacenters"`
 	Evidence    Evidence `json:"evidence"`
