@@ -162,6 +162,7 @@ type Server struct {
 
 type fault struct {
 	method     string
+	match      func(url.Values) bool
 	status     int
 	retryAfter time.Duration
 	code       string
@@ -283,6 +284,14 @@ func (s *Server) FailNext(method, code string) {
 	s.faults = append(s.faults, fault{method: method, status: http.StatusOK, code: code})
 }
 
+// FailNextMatching makes the next call of method whose form satisfies
+// match answer {"ok":false,"error":code}, e.g. only a reply in a thread.
+func (s *Server) FailNextMatching(method, code string, match func(form url.Values) bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults = append(s.faults, fault{method: method, status: http.StatusOK, code: code, match: match})
+}
+
 // Calls returns every Web API call so far, in order.
 func (s *Server) Calls() []Call {
 	s.mu.Lock()
@@ -372,12 +381,12 @@ func (s *Server) record(c Call) {
 	s.notifyLocked()
 }
 
-// takeFault pops the first fault queued for method.
-func (s *Server) takeFault(method string) (fault, bool) {
+// takeFault pops the first fault queued for a call of method with form.
+func (s *Server) takeFault(method string, form url.Values) (fault, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for i, f := range s.faults {
-		if f.method == method {
+		if f.method == method && (f.match == nil || f.match(form)) {
 			s.faults = slices.Delete(s.faults, i, i+1)
 			return f, true
 		}
@@ -418,7 +427,7 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 		call.Token = tok
 	}
 
-	if f, ok := s.takeFault(method); ok {
+	if f, ok := s.takeFault(method, call.Form); ok {
 		call.Status = f.status
 		if f.status == http.StatusTooManyRequests {
 			secs := int((f.retryAfter + time.Second - 1) / time.Second)

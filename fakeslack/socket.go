@@ -406,6 +406,18 @@ func (s *Server) SendSlashCommand(ctx context.Context, cmd SlashCommand) (Sent, 
 	return Sent{EnvelopeID: id, ResponseURL: responseURL}, s.deliver(ctx, id)
 }
 
+// Post posts a user's message that does not mention the bot, such as the
+// root of an incident thread, and returns its ts.
+func (s *Server) Post(channel, user, text string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m := &Message{Seq: s.nextSeqLocked(), Channel: channel, TS: s.newTSLocked(), User: user, Text: text}
+	s.messages = append(s.messages, m)
+	s.byKey[channel+"/"+m.TS] = m
+	s.notifyLocked()
+	return m.TS
+}
+
 // SendMention posts a user's message that mentions the bot, in the channel
 // or in the thread m.ThreadTS, and delivers its app_mention event.
 func (s *Server) SendMention(ctx context.Context, m Mention) (Sent, error) {
