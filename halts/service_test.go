@@ -1,0 +1,268 @@
+package halts_test
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sift-chatops/sift/halts"
+)
+
+func jsonOf(v any) (string, error) {
+	b, err := json.Marshal(v)
+	return string(b), err
+}
+
+func TestDuplicateDeliveriesPostOnce(t *testing.T) {
+	p := newPoster()
+	r := newRig(t, p)
+	if got := r.notify(firing("pipeline/42", "ams01")); got != halts.ResultNew {
+		t.Fatalf("first firing: %s, want new", got)
+	}
+	for range 3 {
+		if got := r.notify(firing("pipeline/42", "ams01")); got != halts.ResultAgain {
+			t.Fatalf("duplicate firing: %s, want firing_again", got)
+		}
+	}
+	r.runOnce()
+	r.runOnce()
+	posts := p.Posts()
+	if len(posts) != 1 {
+		t.Fatalf("%d posts, want 1: %+v", len(posts), posts)
+	}
+	hs := r.halts()
+	if len(hs) != 1 {
+		t.Fatalf("%d halts stored, want 1", len(hs))
+	}
+	h := hs[0]
+	if posts[0].Channel != testChannel || !strings.Contains(posts[0].Title, halts.Marker(h.Fingerprint)) {
+		t.Errorf("post %+v: want channel %s and the halt's marker in the title", posts[0], testChannel)
+	}
+	if h.PostState != halts.PostPosted || h.TS != posts[0].TS || h.Firings != 4 {
+		t.Errorf("stored halt %+v: want posted with ts %s and 4 firings", h, posts[0].TS)
+	}
+	// The thread gets the halt's details, and no "still failing" reply:
+	// the firings came before the post.
+	replies := p.Replies()
+	if len(replies) != 1 || replies[0].Thread != posts[0].TS || !strings.Contains(replies[0].Text, "Salt failures above 20%") {
+		t.Errorf("replies %+v: want the halt's details in the post's thread", replies)
+	}
+	if r.triager.Calls() != 1 {
+		t.Errorf("%d triages, want 1", r.triager.Calls())
+	}
+}
+
+func TestStillFailingAtMostOncePerInterval(t *testing.T) {
+	p := newPoster()
+	r := newRig(t, p)
+	r.notify(firing("pipeline/7", "fra02"))
+	r.runOnce()
+	stillFailing := func() int {
+		n := 0
+		for _, m := range p.Replies() {
+			if strings.Contains(m.Text, "Still failing") {
+				n++
+			}
+		}
+		return n
+	}
+	steps := []struct {
+		name    string
+		advance time.Duration
+		firings int
+		want    int
+	}{
+		{"firings within the interval", 10 * time.Minute, 3, 0},
+		{"interval over", 21 * time.Minute, 0, 1},
+		{"nothing new", 10 * time.Minute, 0, 1},
+		{"new firing, interval not over", time.Minute, 1, 1},
+		{"new firing, interval over", 20 * time.Minute, 0, 2},
+	}
+	for _, s := range steps {
+		r.clock.Advance(s.advance)
+		for range s.firings {
+			r.notify(firing("pipeline/7", "fra02"))
+		}
+		r.runOnce()
+		r.runOnce()
+		if got := stillFailing(); got != s.want {
+			t.Fatalf("%s: %d still-failing replies, want %d", s.name, got, s.want)
+		}
+	}
+	if n := len(p.Posts()); n != 1 {
+		t.Errorf("%d top-level posts, want 1", n)
+	}
+}
+
+func TestResolvedAfterRestartEditsOriginal(t *testing.T) {
+	p := newPoster()
+	r := newRig(t, p)
+	r.notify(firing("pipeline/9", "lon03"))
+	r.runOnce()
+	original := p.Posts()[0]
+
+	r.restart()
+	r.clock.Advance(42 * time.Minute)
+	if got := r.notify(resolved("pipeline/9")); got != halts.ResultResolved {
+		t.Fatalf("resolved: %s", got)
+	}
+	r.runOnce()
+	r.runOnce()
+
+	if n := len(p.Posts()); n != 1 {
+		t.Fatalf("%d posts, want the original only", n)
+	}
+	ups := p.Updates()
+	if len(ups) != 1 || ups[0].TS != original.TS || ups[0].Channel != testChannel {
+		t.Fatalf("updates %+v: want one edit of %s", ups, original.TS)
+	}
+	if !strings.Contains(ups[0].Title, "Resolved: ") || !strings.Contains(ups[0].Title, "halt ") || !strings.Contains(ups[0].Text, "Resolved after 42m") {
+		t.Errorf("edit %+v: want a resolved header with the marker and the duration", ups[0])
+	}
+	replies := p.Replies()
+	last := replies[len(replies)-1]
+	if last.Thread != original.TS || !strings.Contains(last.Text, "cleared after 42m") {
+		t.Errorf("last reply %+v: want the resolution in the thread", last)
+	}
+	// A late firing of the resolved pipeline halt is a duplicate.
+	if got := r.notify(firing("pipeline/9", "lon03")); got != halts.ResultIgnored {
+		t.Errorf("late firing: %s, want ignored_cleared", got)
+	}
+	r.runOnce()
+	if n := len(p.Posts()); n != 1 {
+		t.Errorf("%d posts after a late firing, want 1", n)
+	}
+}
+
+func TestResolvedBeforePostStillPostsThenEdits(t *testing.T) {
+	p := newPoster()
+	r := newRig(t, p)
+	r.notify(firing("pipeline/1", "ams01"))
+	r.clock.Advance(time.Minute)
+	r.notify(resolved("pipeline/1"))
+	r.runOnce()
+	if len(p.Posts()) != 1 || len(p.Updates()) != 1 {
+		t.Fatalf("posts %d, updates %d: want the halt posted then edited", len(p.Posts()), len(p.Updates()))
+	}
+}
+
+func TestKilledMidPostPostsExactlyOnce(t *testing.T) {
+	tests := []struct {
+		name string
+		// finder: the poster can search the channel history.
+		finder bool
+		setup  func(p *fakePoster)
+		// wantBefore is the posts Slack has before the restart.
+		wantBefore int
+	}{
+		{"post refused", false, func(p *fakePoster) { p.failPost = errSlackDown }, 0},
+		{"killed after the store write, before the post", false, func(p *fakePoster) { p.killBefore = true }, 0},
+		{"killed after the post, before its ts was stored", true, func(p *fakePoster) { p.killAfter = true }, 1},
+		{"post accepted but answered an error", true, func(p *fakePoster) { p.acceptThenFail = errSlackDown }, 1},
+		{"killed before the post, with a finder", true, func(p *fakePoster) { p.killBefore = true }, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			fp := newPoster()
+			var poster halts.Poster = fp
+			if tc.finder {
+				poster = &finder{fakePoster: fp}
+			}
+			r := newRig(t, poster)
+			tc.setup(fp)
+			r.notify(firing("pipeline/77", "ams01"))
+			r.runOnceMayDie()
+			if got := len(fp.Posts()); got != tc.wantBefore {
+				t.Fatalf("%d posts before the restart, want %d", got, tc.wantBefore)
+			}
+			if h := r.halts()[0]; h.PostState == halts.PostPosted {
+				t.Fatalf("halt marked posted though its ts was never returned: %+v", h)
+			}
+
+			r.restart()
+			r.clock.Advance(time.Hour) // past any backoff
+			r.runOnce()
+			r.runOnce()
+			posts := fp.Posts()
+			if len(posts) != 1 {
+				t.Fatalf("%d posts after the restart, want exactly 1", len(posts))
+			}
+			h := r.halts()[0]
+			if h.PostState != halts.PostPosted || h.TS != posts[0].TS {
+				t.Errorf("halt %+v: want posted with ts %s", h, posts[0].TS)
+			}
+
+			// The resolution edits that one post.
+			r.notify(resolved("pipeline/77"))
+			r.runOnce()
+			if ups := fp.Updates(); len(ups) != 1 || ups[0].TS != posts[0].TS {
+				t.Errorf("updates %+v: want one edit of %s", ups, posts[0].TS)
+			}
+		})
+	}
+}
+
+func TestTriageErrorIsPosted(t *testing.T) {
+	p := newPoster()
+	r := newRig(t, p)
+	r.triager.err = &unknownScope{}
+	r.notify(firing("pipeline/5", "nowhere"))
+	r.runOnce()
+	posts := p.Posts()
+	if len(posts) != 1 || !strings.Contains(posts[0].Text, "could not triage datacenter nowhere") {
+		t.Fatalf("posts %+v: want the halt posted with why it could not be triaged", posts)
+	}
+	recs, err := r.store.Triages(context.Background(), 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 1 || recs[0].Outcome != "error" || recs[0].Halt == "" {
+		t.Errorf("triage records %+v: want one error record tied to the halt", recs)
+	}
+}
+
+type unknownScope struct{}
+
+func (unknownScope) Error() string { return `unknown datacenter "nowhere"` }
+
+func TestRunWorksUntilCancelled(t *testing.T) {
+	p := newPoster()
+	r := newRig(t, p)
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		_ = r.svc.Run(ctx)
+	}()
+	defer func() { cancel(); wg.Wait() }()
+
+	r.notify(firing("pipeline/3", "iad04"))
+	waitFor(t, p.notify, "post")
+	r.notify(resolved("pipeline/3"))
+	waitFor(t, p.notify, "update")
+	cancel()
+	wg.Wait()
+	if len(p.Posts()) != 1 || len(p.Updates()) != 1 {
+		t.Errorf("posts %d, updates %d; want 1 and 1", len(p.Posts()), len(p.Updates()))
+	}
+}
+
+// waitFor waits, at most a bounded time, for the poster to report kind.
+func waitFor(t *testing.T, ch <-chan string, kind string) {
+	t.Helper()
+	deadline := time.After(20 * time.Second)
+	for {
+		select {
+		case got := <-ch:
+			if got == kind {
+				return
+			}
+		case <-deadline:
+			t.Fatalf("no %s within 20s", kind)
+		}
+	}
+}
