@@ -642,3 +642,138 @@ func TestInvalidAuthStops(t *testing.T) {
 		})
 	}
 }
+
+func TestNoTokenInLogsOrAudit(t *testing.T) {
+	h := start(t, setup{
+		inv:  &smallInventory,
+		fake: fakeslack.Options{Usergroups: map[string][]string{"S0SRE": {alice}}, MissingScopes: []string{"users:read.email"}},
+		cfg: func(c *bot.Config) {
+			c.Authz.Group = config.Access{Usergroups: []string{"S0SRE"}}
+		},
+		triagers: triagerFunc(func(ctx context.Context, s triage.Scope, _ func(triage.Progress)) (*triage.Report, error) {
+			if s.Kind == triage.ScopeMinion {
+				return nil, errors.New("salt-api salt-eu: login: 401")
+			}
+			return cannedReport(s), nil
+		}).factory(),
+	})
+	h.slack.RateLimitNext("chat.postMessage", time.Second)
+	h.slack.FailNextMatching("chat.postMessage", "invalid_auth", func(f url.Values) bool { return f.Get("thread_ts") != "" })
+	h.slash(alice, incident, "/blame-dc", "ams01")
+	h.slash(bob, incident, "/blame-group", "europe")
+	h.mention(alice, incident, "", "minion web-1")
+	h.mention(alice, incident, "", "help")
+	h.waitAudit(4)
+	h.slack.DropConnections()
+	if err := h.slack.Wait(h.ctx, func() bool { return h.slack.Connected() == 1 }); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.shutdown(); err != nil {
+		t.Fatal(err)
+	}
+
+	cfg := bot.Config{AppToken: config.Secret(appToken), BotToken: config.Secret(botToken)}
+	outputs := map[string]string{
+		"logs":   h.logs.String(),
+		"audit":  h.audit.String(),
+		"config": fmt.Sprintf("%v %+v %#v", cfg, cfg, cfg),
+	}
+	if !strings.Contains(outputs["logs"], "slack call failed") || strings.Count(outputs["audit"], "\n") != 4 {
+		t.Fatalf("the scenario did not run:\nlogs:\n%s\naudit:\n%s", outputs["logs"], outputs["audit"])
+	}
+	for name, out := range outputs {
+		for _, secret := range []string{appToken, botToken, "secretTOKENvalue"} {
+			if strings.Contains(out, secret) {
+				t.Errorf("%s holds a token:\n%s", name, out)
+			}
+		}
+	}
+}
+
+func TestProgressUpdatesAreThrottled(t *testing.T) {
+	// A 100-datacenter group reports a datacenter done far more often than
+	// Slack allows a message to be updated.
+	const interval = 40 * time.Millisecond
+	h := start(t, setup{
+		inv: &smallInventory,
+		cfg: func(c *bot.Config) { c.ProgressInterval = interval },
+		triagers: triagerFunc(func(ctx context.Context, s triage.Scope, progress func(triage.Progress)) (*triage.Report, error) {
+			for i := range 100 {
+				progress(triage.Progress{Kind: triage.ProgressDatacenterFinished, Scope: s, DatacentersDone: i + 1, DatacentersTotal: 100})
+				time.Sleep(2 * time.Millisecond)
+			}
+			return cannedReport(s), nil
+		}).factory(),
+	})
+	h.slash(alice, incident, "/blame-group", "europe")
+	r := h.waitAudit(1)[0]
+	updates := h.slack.CallsTo("chat.update")
+	if len(updates) < 2 {
+		t.Fatalf("updates = %d, want progress and the final summary", len(updates))
+	}
+	if len(updates) > 60 {
+		t.Errorf("updates = %d for 100 progress events", len(updates))
+	}
+	summary := h.slack.CallsTo("chat.postMessage")[0]
+	prev := summary.At
+	for i, u := range updates {
+		if u.Form.Get("ts") != r.MessageTS {
+			t.Errorf("update %d of %s, want %s", i, u.Form.Get("ts"), r.MessageTS)
+		}
+		if gap := u.At.Sub(prev); gap < interval {
+			t.Errorf("update %d came %s after the previous one, inside the %s interval", i, gap, interval)
+		}
+		prev = u.At
+	}
+	last := updates[len(updates)-2].Form.Get("text")
+	if !strings.Contains(last, "of 100 datacenters done") {
+		t.Errorf("last progress update %q", last)
+	}
+}
+
+func TestPostingWithoutACommand(t *testing.T) {
+	started := make(chan struct{})
+	h := start(t, setup{inv: &smallInventory, triagers: triagerFunc(func(ctx context.Context, s triage.Scope, _ func(triage.Progress)) (*triage.Report, error) {
+		close(started)
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}).factory()})
+	root := h.slack.Post(incident, bob, "pipeline halted")
+
+	ts, err := h.bot.PostReport(h.ctx, incident, root, cannedReport(triage.Scope{Kind: triage.ScopeDatacenter, Name: "ams01"}),
+		formatters.SlackOptions{Title: "Pipeline halt: salt-failures-dc"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	replies := h.slack.Thread(incident, root)
+	if len(replies) < 2 || replies[0].TS != ts || !strings.Contains(blockText(replies[0].Blocks), "Pipeline halt: salt-failures-dc") ||
+		!strings.Contains(texts(replies), "<@"+jdoe+">") {
+		t.Errorf("thread:\n%s", texts(replies))
+	}
+	note, err := h.bot.Reply(h.ctx, incident, root, formatters.SlackMessage{Text: "halt cleared"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.bot.Update(h.ctx, incident, note, formatters.SlackMessage{Text: "halt cleared at 10:42"}); err != nil {
+		t.Fatal(err)
+	}
+	if m, _ := h.slack.Message(incident, note); m.Text != "halt cleared at 10:42" || m.ThreadTS != root {
+		t.Errorf("note = %+v", m)
+	}
+
+	ctx, cancel := context.WithCancel(h.ctx)
+	go func() {
+		select {
+		case <-started:
+		case <-ctx.Done():
+		}
+		cancel()
+	}()
+	_, ts, err = h.bot.TriageTo(ctx, elsewhere, "", triage.Scope{Kind: triage.ScopeDatacenter, Name: "ams01"}, formatters.SlackOptions{})
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("TriageTo = %v, want context.Canceled", err)
+	}
+	if th := h.slack.Thread(elsewhere, ts); len(th) != 1 || !strings.Contains(th[0].Text, "stopped this triage") {
+		t.Errorf("thread of a stopped triage:\n%s", texts(th))
+	}
+}

@@ -166,7 +166,7 @@ func jsonLogger(w io.Writer) *logrus.Logger {
 
 // harness is a bot connected to a fake Slack.
 type harness struct {
-	t     *testing.T
+	t     testing.TB
 	ctx   context.Context
 	slack *fakeslack.Server
 	bot   *bot.Bot
@@ -189,7 +189,7 @@ type setup struct {
 }
 
 // start runs a bot on a fake Slack; it is stopped when the test ends.
-func start(t *testing.T, s setup) *harness {
+func start(t testing.TB, s setup) *harness {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	t.Cleanup(cancel)

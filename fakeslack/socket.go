@@ -77,10 +77,18 @@ type wsConn struct {
 	once   sync.Once
 }
 
-func (c *wsConn) write(b []byte) error {
+func (c *wsConn) write(b []byte) error { return c.writeAt(b, nil) }
+
+// writeAt writes b, telling at when its writing starts: envelopes queued
+// behind others are timed from their own write.
+func (c *wsConn) writeAt(b []byte, at func(time.Time)) error {
 	c.writeM.Lock()
 	defer c.writeM.Unlock()
-	_ = c.ws.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	now := time.Now()
+	if at != nil {
+		at(now)
+	}
+	_ = c.ws.SetWriteDeadline(now.Add(5 * time.Second))
 	return c.ws.WriteMessage(websocket.TextMessage, b)
 }
 
@@ -355,9 +363,13 @@ func (s *Server) deliver(ctx context.Context, id string) error {
 		}
 		attempt := env.attempts
 		env.attempts++
-		env.sent[attempt] = time.Now()
 		s.mu.Unlock()
-		if err := c.write(b); err != nil {
+		stamp := func(t time.Time) {
+			s.mu.Lock()
+			env.sent[attempt] = t
+			s.mu.Unlock()
+		}
+		if err := c.writeAt(b, stamp); err != nil {
 			// The socket died under us: Slack delivers on another one.
 			s.mu.Lock()
 			env.attempts--
