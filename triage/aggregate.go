@@ -175,7 +175,6 @@ func (a *Aggregator) addPlain(kind CauseKind, m Minion) {
 // failure is one failed state or compile error of a minion, by signature.
 type failure struct {
 	sig     string
-	label   string // the signature as a person reads it
 	fun     string
 	id      string
 	sls     string
@@ -200,16 +199,14 @@ func (a *Aggregator) normalize(msg, minionID string) string {
 func (a *Aggregator) failures(m Minion) []failure {
 	out := make([]failure, 0, len(m.FailedStates)+len(m.CompileErrors))
 	for _, s := range m.FailedStates {
-		norm := a.normalize(s.Comment, m.ID)
 		out = append(out, failure{
-			sig: s.Fun + "|" + s.ID + "|" + norm, label: s.Fun + " " + s.ID + ": " + norm,
+			sig: s.Fun + "|" + s.ID + "|" + a.normalize(s.Comment, m.ID),
 			fun: s.Fun, id: s.ID, sls: s.SLS, comment: s.Comment,
 		})
 	}
 	for _, e := range m.CompileErrors {
-		norm := a.normalize(e.Message, m.ID)
 		out = append(out, failure{
-			sig: "compile_error|" + e.State + "|" + norm, label: "compile error in " + nonEmpty(e.State, "an unnamed sls") + ": " + norm,
+			sig: "compile_error|" + e.State + "|" + a.normalize(e.Message, m.ID),
 			sls: e.State, comment: e.Message, compile: true,
 		})
 	}
@@ -241,7 +238,7 @@ func (a *Aggregator) addFailing(m Minion) {
 		c.add(m)
 		c.window(m)
 		for _, f := range fails {
-			c.state(f.label)
+			c.state(f.sig)
 		}
 		explained = true
 	}
@@ -254,7 +251,7 @@ func (a *Aggregator) addFailing(m Minion) {
 		c.add(m)
 		c.window(m)
 		for _, f := range fails {
-			c.state(f.label)
+			c.state(f.sig)
 		}
 		explained = true
 	}
