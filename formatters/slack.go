@@ -480,7 +480,7 @@ func evidenceText(e triage.Evidence, o SlackOptions) string {
 	case e.SLS != "":
 		add("SLS", code(e.SLS, 200))
 	}
-	add("Failed states", codeList(e.FailedStates, 5, 150))
+	add("Failed states", codeList(stateLabels(e.FailedStates), 5, 150))
 	add("Last success", inline(e.LastSuccess, 60))
 	add("First failure", inline(e.FirstFailure, 60))
 

@@ -113,7 +113,7 @@ func writeTextCause(b *strings.Builder, rank int, c triage.Cause) {
 	line("service", textClean(e.ServiceURL, maxTextField))
 	line("state", textState(e))
 	line("comment", textClean(e.Comment, maxTextField))
-	line("failed states", textList(e.FailedStates, maxTextMessages))
+	line("failed states", textList(stateLabels(e.FailedStates), maxTextMessages))
 	line("window", textWindow(e))
 	for _, m := range firstN(e.Messages, maxTextMessages) {
 		line("message", textClean(m, maxTextField))
