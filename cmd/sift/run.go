@@ -48,6 +48,7 @@ var version = "dev"
 const usage = `sift finds the grain of sand in a heap of Salt: the root cause of failing highstates.
 
 Usage:
+  sift serve --config FILE                       run the Slack bot (socket mode)
   sift demo [--format text|json] [--quiet]       triage a built-in simulated incident (no Slack, no Salt)
   sift triage KIND NAME --config FILE [flags]    triage minion ID, dc NAME or group NAME
   sift check-config --config FILE                validate a configuration and summarise it
@@ -64,6 +65,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	cmd, rest := args[0], args[1:]
 	switch cmd {
+	case "serve":
+		return runServe(ctx, rest, stdout, stderr)
 	case "demo":
 		return runDemo(ctx, rest, stdout, stderr)
 	case "triage":

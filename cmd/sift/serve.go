@@ -1,0 +1,102 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/sirupsen/logrus"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/sift-chatops/sift/bot"
+	"github.com/sift-chatops/sift/commands"
+	"github.com/sift-chatops/sift/config"
+	"github.com/sift-chatops/sift/triage"
+)
+
+const serveSynopsis = `sift serve --config FILE
+
+Runs Sift in Slack: connects in socket mode with slack.app_token and
+slack.bot_token, takes the slash commands and @sift mentions, and posts the
+reports in threads. Logs go to stderr; the audit log to slack.audit_log
+(stdout by default). On SIGTERM or SIGINT it takes no new command, lets
+running triages finish within slack.shutdown_grace, and exits.`
+
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("serve", serveSynopsis, stderr)
+	cfgPath := fs.String("config", "", "configuration file (default $SIFT_CONFIG)")
+	args, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(args) > 0 {
+		return usageErr("serve: unexpected arguments %q (serve takes only flags)", args)
+	}
+	c, err := loadConfig(*cfgPath)
+	if err != nil {
+		return err
+	}
+	if c.Slack == nil {
+		return usageErr("serve: the configuration has no slack section (add one with app_token and bot_token, or export SIFT_SLACK_APP_TOKEN and SIFT_SLACK_BOT_TOKEN)")
+	}
+	log := newLogger(c.Log.Level, c.Log.Format, stderr)
+	audit, closeAudit, err := openAuditLog(c.Slack.AuditLog, stdout)
+	if err != nil {
+		return err
+	}
+	defer closeAudit()
+
+	b, err := newBot(c, log, audit)
+	if err != nil {
+		return err
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return b.Run(gctx) })
+	log.WithFields(logrus.Fields{
+		"version": version, "api_url": c.Slack.APIURL, "datacenters": len(c.Datacenters), "groups": len(c.Groups),
+	}).Info("sift serving in slack")
+	err = g.Wait()
+	log.Info("sift stopped")
+	return err
+}
+
+// newBot wires the configuration into a Slack bot: one salt-api client per
+// master, shared by the Triager each command gets.
+func newBot(c *config.Config, log logrus.FieldLogger, audit io.Writer) (*bot.Bot, error) {
+	blamers, err := blamersOf(c, log, nil)
+	if err != nil {
+		return nil, &exitError{code: exitUsage, err: err}
+	}
+	inv := inventoryOf(c)
+	opts := triageOptions(c, log)
+	s := c.Slack
+	return bot.New(bot.Config{
+		AppToken: s.AppToken, BotToken: s.BotToken, APIURL: s.APIURL,
+		Channels: s.Channels, Authz: s.Authz,
+		ProgressInterval: s.ProgressInterval, ShutdownGrace: s.ShutdownGrace,
+	}, bot.Deps{
+		Triagers: func(progress func(triage.Progress)) bot.Triager {
+			o := opts
+			o.Progress = progress
+			return triage.New(inv, blamers, o)
+		},
+		Parser: commands.Parser{Inventory: inv, Names: commands.SlashNames{
+			Minion: s.Commands.Minion, Datacenter: s.Commands.Datacenter, Group: s.Commands.Group,
+		}},
+		Log:   log,
+		Audit: audit,
+	})
+}
+
+// openAuditLog opens the audit log: stdout, or a file appended to.
+func openAuditLog(path string, stdout io.Writer) (io.Writer, func(), error) {
+	if path == "stdout" {
+		return stdout, func() {}, nil
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+	if err != nil {
+		return nil, nil, fmt.Errorf("audit log: %w", err)
+	}
+	return f, func() { _ = f.Close() }, nil
+}
