@@ -48,7 +48,9 @@ func TestServe(t *testing.T) {
 	defer stop()
 	var stdout, stderr bytes.Buffer
 	done := make(chan error, 1)
-	go func() { done <- run(runCtx, []string{"serve", "--config", l.config}, strings.NewReader(""), &stdout, &stderr) }()
+	go func() {
+		done <- run(runCtx, []string{"serve", "--config", l.config}, strings.NewReader(""), &stdout, &stderr)
+	}()
 
 	if err := fs.Wait(ctx, func() bool { return fs.Connected() == 1 }); err != nil {
 		stop()
