@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"strings"
 )
 
 // Exit codes of sift triage and friends.
@@ -111,20 +110,7 @@ func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
 		if len(args) == 0 {
 			return positional, nil
 		}
-		if args[0] == "--" {
-			return append(positional, args[1:]...), nil
-		}
 		positional = append(positional, args[0])
 		args = args[1:]
-		if len(args) == 0 || !strings.HasPrefix(args[0], "-") {
-			// Keep collecting positionals until the next flag.
-			for len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-				positional = append(positional, args[0])
-				args = args[1:]
-			}
-			if len(args) == 0 {
-				return positional, nil
-			}
-		}
 	}
 }
