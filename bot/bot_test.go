@@ -145,9 +145,24 @@ func TestSlashCommandReportsInOrder(t *testing.T) {
 }
 
 func TestMentionRepliesWhereItWasAsked(t *testing.T) {
+	var mu sync.Mutex
+	var triaged []string
 	h := start(t, setup{triagers: triagerFunc(func(ctx context.Context, s triage.Scope, progress func(triage.Progress)) (*triage.Report, error) {
 		return cannedReport(s), nil
-	}).factory(), inv: &smallInventory})
+	}).factory(), inv: &smallInventory, deps: func(d *bot.Deps) {
+		d.OnTriage = func(s triage.Scope, r *triage.Report, err error, _ time.Duration) {
+			mu.Lock()
+			defer mu.Unlock()
+			triaged = append(triaged, fmt.Sprintf("%s %v %v", s, r != nil, err))
+		}
+	}})
+	defer func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if want := []string{"datacenter ams01 true <nil>", "datacenter fra02 true <nil>"}; !slices.Equal(triaged, want) {
+			t.Errorf("OnTriage calls = %q, want %q", triaged, want)
+		}
+	}()
 
 	t.Run("in a thread", func(t *testing.T) {
 		root := h.slack.Post(incident, bob, "ams01 is on fire")
@@ -235,12 +250,27 @@ func TestHelpAndUsageErrors(t *testing.T) {
 }
 
 func TestRedeliveredEnvelopeRunsOnce(t *testing.T) {
+	sameEnvelope := func(h *harness, id string) string {
+		if err := h.slack.Redeliver(h.ctx, id); err != nil {
+			h.t.Fatal(err)
+		}
+		return id
+	}
+	newEnvelope := func(h *harness, id string) string {
+		id, err := h.slack.RedeliverAs(h.ctx, id)
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		return id
+	}
 	tests := []struct {
-		name string
-		send func(h *harness) fakeslack.Sent
+		name      string
+		send      func(h *harness) fakeslack.Sent
+		redeliver func(h *harness, id string) string
 	}{
-		{"slash command", func(h *harness) fakeslack.Sent { return h.slash(alice, incident, "/blame-dc", "ams01") }},
-		{"mention", func(h *harness) fakeslack.Sent { return h.mention(alice, incident, "", "dc ams01") }},
+		{"slash command", func(h *harness) fakeslack.Sent { return h.slash(alice, incident, "/blame-dc", "ams01") }, sameEnvelope},
+		{"mention", func(h *harness) fakeslack.Sent { return h.mention(alice, incident, "", "dc ams01") }, sameEnvelope},
+		{"mention in a new envelope", func(h *harness) fakeslack.Sent { return h.mention(alice, incident, "", "dc ams01") }, newEnvelope},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -250,10 +280,8 @@ func TestRedeliveredEnvelopeRunsOnce(t *testing.T) {
 				return cannedReport(s), nil
 			}).factory()})
 			sent := tc.send(h)
-			if err := h.slack.Redeliver(h.ctx, sent.EnvelopeID); err != nil {
-				t.Fatal(err)
-			}
-			ack, err := h.slack.WaitAck(h.ctx, sent.EnvelopeID)
+			again := tc.redeliver(h, sent.EnvelopeID)
+			ack, err := h.slack.WaitAck(h.ctx, again)
 			if err != nil || ack.RetryAttempt != 1 {
 				t.Fatalf("ack of the redelivery = %+v, %v", ack, err)
 			}

@@ -20,6 +20,7 @@ import (
 // errorCode is the short name of a Slack call's error, for logs and
 // metrics: Slack's own code when it answered one.
 func errorCode(err error) string {
+	var own *SlackError
 	var se slack.SlackErrorResponse
 	var rl *slack.RateLimitedError
 	var sc slack.StatusCodeError
@@ -27,6 +28,8 @@ func errorCode(err error) string {
 	switch {
 	case err == nil:
 		return ""
+	case errors.As(err, &own):
+		return own.Code
 	case errors.As(err, &rl):
 		return "ratelimited"
 	case errors.As(err, &se):

@@ -477,6 +477,27 @@ func (s *Server) SendMention(ctx context.Context, m Mention) (Sent, error) {
 	return Sent{EnvelopeID: id, EventID: eventID, TS: ts}, s.deliver(ctx, id)
 }
 
+// RedeliverAs delivers an envelope's payload again under a new envelope
+// id, with retry_attempt one higher, as Slack may redeliver an event; the
+// event id stays. It returns the new envelope's id.
+func (s *Server) RedeliverAs(ctx context.Context, envelopeID string) (string, error) {
+	id := s.newEnvelopeID()
+	s.mu.Lock()
+	old, ok := s.sent[envelopeID]
+	if !ok {
+		s.mu.Unlock()
+		return "", fmt.Errorf("fakeslack: redeliver %s: never sent", envelopeID)
+	}
+	env := make(map[string]any, len(old.env))
+	for k, v := range old.env {
+		env[k] = v
+	}
+	env["envelope_id"] = id
+	s.sent[id] = &sentEnvelope{env: env, attempts: old.attempts, sent: map[int]time.Time{}}
+	s.mu.Unlock()
+	return id, s.deliver(ctx, id)
+}
+
 // Redeliver delivers an envelope again, with retry_attempt one higher and
 // retry_reason "timeout", as Slack does when an acknowledgement is late.
 func (s *Server) Redeliver(ctx context.Context, envelopeID string) error {
