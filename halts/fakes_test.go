@@ -186,12 +186,17 @@ func (p *fakePoster) Updates() []message {
 type finder struct {
 	*fakePoster
 	searches int
+	// err fails every search, as a token without the history scope would.
+	err error
 }
 
 func (f *finder) FindPost(_ context.Context, channel, marker string, _ time.Time) (string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.searches++
+	if f.err != nil {
+		return "", f.err
+	}
 	for _, m := range f.posts {
 		if m.Channel == channel && strings.Contains(m.Title, marker) {
 			return m.TS, nil

@@ -65,6 +65,10 @@ const (
 	// findSlack widens the history search before the halt fired, for
 	// clocks that disagree.
 	findSlack = 5 * time.Minute
+	// maxFindFailures is how many failed steps in a row (the post, then
+	// searches for it) are retried before the halt is posted without a
+	// search.
+	maxFindFailures = 3
 )
 
 // Options configure a Service.
@@ -337,10 +341,14 @@ func (s *Service) post(ctx context.Context, h Halt) error {
 			pctx, cancel := postContext(ctx)
 			ts, err := f.FindPost(pctx, channel, Marker(h.Fingerprint), h.FiredAt.Add(-findSlack))
 			cancel()
-			if err != nil {
+			switch {
+			case err != nil && h.Failures+1 < maxFindFailures:
 				return fmt.Errorf("looking for an earlier post: %w", err)
-			}
-			if ts != "" {
+			case err != nil:
+				// The search keeps failing (a missing scope, say): a halt
+				// that is never posted is worse than one posted twice.
+				log.WithError(err).Warn("cannot search the channel for an earlier post; posting again")
+			case ts != "":
 				log.WithField("ts", ts).Info("halt was posted before Sift stopped; keeping that post")
 				return s.store.posted(ctx, h.Fingerprint, channel, ts, s.opts.Now())
 			}

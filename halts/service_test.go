@@ -205,6 +205,32 @@ func TestKilledMidPostPostsExactlyOnce(t *testing.T) {
 	}
 }
 
+func TestFailingSearchStillPostsInTheEnd(t *testing.T) {
+	fp := newPoster()
+	f := &finder{fakePoster: fp, err: errSlackDown}
+	r := newRig(t, f)
+	fp.failPost = errSlackDown
+	r.notify(firing("pipeline/12", "ams01"))
+	r.runOnce() // the post fails: the halt is now mid-post
+	// Three failed steps in a row (the post, two searches) and the halt
+	// is posted without the search.
+	for attempt := 1; attempt <= 2; attempt++ {
+		r.clock.Advance(time.Hour)
+		r.runOnce()
+		want := 0
+		if attempt == 2 {
+			want = 1
+		}
+		if got := len(fp.Posts()); got != want {
+			t.Fatalf("after %d failed searches: %d posts, want %d", attempt, got, want)
+		}
+	}
+	r.runOnce()
+	if f.searches != 2 || len(fp.Posts()) != 1 {
+		t.Errorf("%d searches and %d posts, want 2 and 1", f.searches, len(fp.Posts()))
+	}
+}
+
 func TestTriageErrorIsPosted(t *testing.T) {
 	p := newPoster()
 	r := newRig(t, p)

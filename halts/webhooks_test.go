@@ -156,13 +156,17 @@ func TestPipelineHook(t *testing.T) {
 			wantStatus: 401, wantError: "bad signature", wantReason: "bad_signature",
 		},
 		{
-			name:       "stale timestamp",
-			headers:    func(now time.Time, b []byte) map[string]string { return signed(testSecret, "d-00000005", now.Add(-6*time.Minute), b) },
+			name: "stale timestamp",
+			headers: func(now time.Time, b []byte) map[string]string {
+				return signed(testSecret, "d-00000005", now.Add(-6*time.Minute), b)
+			},
 			wantStatus: 401, wantError: "off by more than 5m0s", wantReason: "stale_timestamp",
 		},
 		{
-			name:       "timestamp from the future",
-			headers:    func(now time.Time, b []byte) map[string]string { return signed(testSecret, "d-00000006", now.Add(6*time.Minute), b) },
+			name: "timestamp from the future",
+			headers: func(now time.Time, b []byte) map[string]string {
+				return signed(testSecret, "d-00000006", now.Add(6*time.Minute), b)
+			},
 			wantStatus: 401, wantError: "off by more than", wantReason: "stale_timestamp",
 		},
 		{name: "not JSON", body: `status=firing`, wantStatus: 400, wantError: "not a halt notice", wantReason: "malformed"},
