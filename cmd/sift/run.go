@@ -51,6 +51,7 @@ Usage:
   sift demo [--format text|json] [--quiet]       triage a built-in simulated incident (no Slack, no Salt)
   sift triage KIND NAME --config FILE [flags]    triage minion ID, dc NAME or group NAME
   sift check-config --config FILE                validate a configuration and summarise it
+  sift history --config FILE [-n N] [flags]      list the last triages (halts and Slack) from the store
   sift version                                   print the version
 
 Run 'sift COMMAND --help' for a command's flags.
@@ -70,6 +71,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return runDemo(ctx, rest, stdout, stderr)
 	case "triage":
 		return runTriage(ctx, rest, stdin, stdout, stderr)
+	case "history":
+		return runHistory(ctx, rest, stdout, stderr)
 	case "check-config":
 		return runCheckConfig(rest, stdout, stderr)
 	case "version", "--version":

@@ -47,11 +47,19 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	defer closeAudit()
 
-	b, err := newBot(c, log, audit)
+	a, err := newAutomation(ctx, c, log)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	b, err := newBot(c, log, audit, a)
 	if err != nil {
 		return err
 	}
 	g, gctx := errgroup.WithContext(ctx)
+	if err := a.start(gctx, g, b); err != nil {
+		return err
+	}
 	g.Go(func() error { return b.Run(gctx) })
 	log.WithFields(logrus.Fields{
 		"version": version, "api_url": c.Slack.APIURL, "datacenters": len(c.Datacenters), "groups": len(c.Groups),
@@ -63,13 +71,14 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 // newBot wires the configuration into a Slack bot: one salt-api client per
 // master, shared by the Triager each command gets.
-func newBot(c *config.Config, log logrus.FieldLogger, audit io.Writer) (*bot.Bot, error) {
-	blamers, err := blamersOf(c, log, nil)
+func newBot(c *config.Config, log logrus.FieldLogger, audit io.Writer, a *automation) (*bot.Bot, error) {
+	blamers, err := blamersOf(c, log, a.saltResponse)
 	if err != nil {
 		return nil, &exitError{code: exitUsage, err: err}
 	}
 	inv := inventoryOf(c)
 	opts := triageOptions(c, log)
+	a.useTriager(triage.New(inv, blamers, opts))
 	s := c.Slack
 	return bot.New(bot.Config{
 		AppToken: s.AppToken, BotToken: s.BotToken, APIURL: s.APIURL,
@@ -84,8 +93,10 @@ func newBot(c *config.Config, log logrus.FieldLogger, audit io.Writer) (*bot.Bot
 		Parser: commands.Parser{Inventory: inv, Names: commands.SlashNames{
 			Minion: s.Commands.Minion, Datacenter: s.Commands.Datacenter, Group: s.Commands.Group,
 		}},
-		Log:   log,
-		Audit: audit,
+		Log:          log,
+		Audit:        audit,
+		OnSlackError: a.slackError,
+		OnTriage:     a.slackTriage,
 	})
 }
 
