@@ -354,7 +354,9 @@ func (b *Bot) event(ctx context.Context, sm *socketmode.Client, evt socketmode.E
 		b.log.WithFields(fields).Warn("slack connection failed, retrying")
 		return
 	case socketmode.EventTypeIncomingError:
-		b.ready.Store(false)
+		// Readiness is left to Connecting, which always comes before a
+		// reconnect: this event may come from a connection already
+		// replaced, after the new one said Connected.
 		b.log.Info("slack connection dropped, reconnecting")
 		return
 	case socketmode.EventTypeInvalidAuth:

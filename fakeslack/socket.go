@@ -155,12 +155,13 @@ func (s *Server) serveSocket(w http.ResponseWriter, r *http.Request) {
 		"debug_info":      map[string]any{"host": "fakeslack", "build_number": 1, "approximate_connection_time": 18060},
 		"connection_info": map[string]any{"app_id": s.opts.AppID},
 	})
-	if err := c.write(hello); err != nil {
-		return
-	}
+	// The connection is listed before the client can see hello, and
+	// nothing is written on it before hello: envelopes wait for writeM.
+	c.writeM.Lock()
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
+		c.writeM.Unlock()
 		return
 	}
 	s.opened++
@@ -168,6 +169,12 @@ func (s *Server) serveSocket(w http.ResponseWriter, r *http.Request) {
 	s.notifyLocked()
 	s.mu.Unlock()
 	defer s.forget(c)
+	_ = ws.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	err = ws.WriteMessage(websocket.TextMessage, hello)
+	c.writeM.Unlock()
+	if err != nil {
+		return
+	}
 
 	var wg sync.WaitGroup
 	defer wg.Wait()
