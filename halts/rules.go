@@ -69,13 +69,20 @@ func NewRules(svc *Service, q Querier, rules []Rule, prometheusURL string) (*Rul
 
 // Run schedules every rule and runs them until ctx ends; it then waits
 // for the checks under way. A check that panics is logged and the others
-// go on (cron.Recover); a check still running when its next turn comes is
-// skipped rather than doubled (cron.SkipIfStillRunning).
+// go on, and so do the next checks of its rule (cron.Recover); a check
+// still running when its next turn comes is skipped rather than doubled
+// (cron.SkipIfStillRunning).
 func (r *Rules) Run(ctx context.Context) error {
 	logger := cronLogger{r.log}
 	c := cron.New(cron.WithLogger(logger), cron.WithChain(cron.Recover(logger), cron.SkipIfStillRunning(logger)))
+	// robfig/cron v3.0.1's SkipIfStillRunning takes its token back only
+	// when the job returns: a panic going through it keeps the token, and
+	// every later run of the job is skipped. Recovering inside it too keeps
+	// one panicking check from stopping its rule for good.
+	inner := cron.NewChain(cron.Recover(logger))
 	for _, rule := range r.rules {
-		if _, err := c.AddFunc(rule.Schedule, func() { r.run(ctx, rule) }); err != nil {
+		job := inner.Then(cron.FuncJob(func() { r.run(ctx, rule) }))
+		if _, err := c.AddJob(rule.Schedule, job); err != nil {
 			return fmt.Errorf("rule %s: %w", rule.Name, err)
 		}
 	}
