@@ -229,6 +229,10 @@ type lifetimes struct {
 	triage, post context.Context
 }
 
+// ackQueueTimeout bounds the wait to queue an acknowledgement: Slack
+// redelivers after 3 s anyway.
+const ackQueueTimeout = 3 * time.Second
+
 // Fatal Slack error codes: the token is wrong and retrying will not help.
 var fatalCodes = []string{"invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired"}
 
@@ -370,9 +374,14 @@ func (b *Bot) event(ctx context.Context, sm *socketmode.Client, evt socketmode.E
 		return
 	}
 	// Acknowledge first, whatever follows: Slack redelivers what is not
-	// acknowledged within 3 s.
-	if err := sm.AckCtx(ctx, evt.Request.EnvelopeID, nil); err != nil {
-		b.log.WithError(err).Warn("slack acknowledgement failed")
+	// acknowledged within 3 s. slack-go queues acknowledgements for the
+	// live connection; when there is none, waiting longer than Slack does
+	// would only hold up the loop, and the redelivery is deduplicated.
+	ackCtx, cancel := context.WithTimeout(ctx, ackQueueTimeout)
+	err := sm.AckCtx(ackCtx, evt.Request.EnvelopeID, nil)
+	cancel()
+	if err != nil {
+		b.log.WithField("envelope", evt.Request.EnvelopeID).WithError(err).Warn("slack acknowledgement not sent")
 	}
 	keys := []string{"envelope:" + evt.Request.EnvelopeID}
 	var cmd *command
