@@ -59,8 +59,10 @@ type SlackError struct {
 	Err  error
 }
 
+// Error names the method and the code, never the request.
 func (e *SlackError) Error() string { return "slack " + e.Method + ": " + e.Code }
 
+// Unwrap returns slack-go's error, for errors.As.
 func (e *SlackError) Unwrap() error { return e.Err }
 
 // call runs one Web API call. A call Slack rate-limits is sent again after
