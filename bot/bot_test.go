@@ -805,3 +805,55 @@ func TestPostingWithoutACommand(t *testing.T) {
 		t.Errorf("thread of a stopped triage:\n%s", texts(th))
 	}
 }
+
+func TestCommitAuthorLookups(t *testing.T) {
+	tests := []struct {
+		name        string
+		fake        fakeslack.Options
+		wantMention bool
+	}{
+		{"author found", fakeslack.Options{}, true},
+		{"author unknown", fakeslack.Options{Users: map[string]string{"someone@example.com": "U0SOME"}}, false},
+		{"scope missing", fakeslack.Options{MissingScopes: []string{"users:read.email"}}, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var mu sync.Mutex
+			var slackErrors []string
+			h := start(t, setup{
+				inv: &smallInventory, fake: tc.fake,
+				triagers: triagerFunc(func(ctx context.Context, s triage.Scope, _ func(triage.Progress)) (*triage.Report, error) {
+					return cannedReport(s), nil
+				}).factory(),
+				deps: func(d *bot.Deps) {
+					d.OnSlackError = func(method, code string) {
+						mu.Lock()
+						defer mu.Unlock()
+						slackErrors = append(slackErrors, method+" "+code)
+					}
+				},
+			})
+			h.slash(alice, incident, "/blame-dc", "ams01")
+			h.slash(alice, incident, "/blame-dc", "fra02")
+			recs := h.waitAudit(2)
+			for _, r := range recs {
+				thread := texts(h.slack.Thread(incident, r.MessageTS))
+				if got := strings.Contains(thread, "<@"+jdoe+">"); got != tc.wantMention {
+					t.Errorf("author mentioned = %v, want %v:\n%s", got, tc.wantMention, thread)
+				}
+				if !strings.Contains(thread, "John Doe") {
+					t.Errorf("author not named:\n%s", thread)
+				}
+			}
+			// Cached, found or not; after a missing scope, not asked again.
+			if n := len(h.slack.CallsTo("users.lookupByEmail")); n != 1 {
+				t.Errorf("users.lookupByEmail calls = %d, want 1", n)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if len(slackErrors) != 0 || strings.Contains(h.logs.String(), "slack call failed") {
+				t.Errorf("lookups reported as failures: %v\n%s", slackErrors, h.logs)
+			}
+		})
+	}
+}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 	"github.com/slack-go/slack"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/sift-chatops/sift/formatters"
 	"github.com/sift-chatops/sift/triage"
@@ -67,16 +68,16 @@ func (e *SlackError) Unwrap() error { return e.Err }
 
 // call runs one Web API call. A call Slack rate-limits is sent again after
 // Retry-After, up to MaxAttempts sends; any other failure is logged with
-// Slack's code and returned as a *SlackError.
-func (b *Bot) call(ctx context.Context, method string, f func(ctx context.Context) error) error {
+// Slack's code and returned as a *SlackError. Codes in expectedCodes are
+// answers the caller handles, neither logged nor counted.
+func (b *Bot) call(ctx context.Context, method string, f func(ctx context.Context) error, expectedCodes ...string) error {
 	for attempt := 1; ; attempt++ {
 		err := f(ctx)
 		if err == nil {
 			return nil
 		}
 		code := errorCode(err)
-		// An unknown email is an answer, not a failure.
-		expected := code == "users_not_found"
+		expected := slices.Contains(expectedCodes, code)
 		if b.deps.OnSlackError != nil && !expected {
 			b.deps.OnSlackError(method, code)
 		}
@@ -285,8 +286,9 @@ func fullReport(r *triage.Report) *formatters.SlackFile {
 // emailCache remembers which Slack user has an email, and that none has:
 // commit authors come back in every report of an incident.
 type emailCache struct {
-	mu    sync.Mutex
-	users map[string]string // email → user id, "" for none
+	mu     sync.Mutex
+	users  map[string]string // email → user id, "" for none
+	flight singleflight.Group
 	// off is set once Slack says the scope is missing: asking again
 	// would only fail again.
 	off bool
@@ -335,30 +337,42 @@ func (b *Bot) lookupEmail(ctx context.Context, email string) string {
 	if cached || off {
 		return id
 	}
-	var u *slack.User
-	err := b.call(ctx, "users.lookupByEmail", func(ctx context.Context) error {
-		var err error
-		u, err = b.api.GetUserByEmailContext(ctx, email)
-		return err
-	})
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	switch code := errorCode(err); {
-	case err == nil:
-		id = u.ID
-	case code == "users_not_found":
-	case code == "missing_scope":
-		if !c.off {
-			b.log.Info("slack users:read.email scope missing, commit authors will not be mentioned")
+	// Concurrent reports of one incident name the same authors: one
+	// lookup answers them all.
+	v, _, _ := c.flight.Do(email, func() (any, error) {
+		c.mu.Lock()
+		id, cached := c.users[email]
+		c.mu.Unlock()
+		if cached {
+			return id, nil // looked up since the check above
 		}
-		c.off = true
-		return ""
-	default:
-		return "" // not cached: the next report asks again
-	}
-	if len(c.users) >= maxCachedEmails {
-		clear(c.users)
-	}
-	c.users[email] = id
-	return id
+		var u *slack.User
+		// An unknown email is an answer; a missing scope turns lookups off.
+		err := b.call(ctx, "users.lookupByEmail", func(ctx context.Context) error {
+			var err error
+			u, err = b.api.GetUserByEmailContext(ctx, email)
+			return err
+		}, "users_not_found", "missing_scope")
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		switch code := errorCode(err); {
+		case err == nil:
+			id = u.ID
+		case code == "users_not_found":
+		case code == "missing_scope":
+			if !c.off {
+				b.log.Info("slack users:read.email scope missing, commit authors will not be mentioned")
+			}
+			c.off = true
+			return "", nil
+		default:
+			return "", nil // not cached: the next report asks again
+		}
+		if len(c.users) >= maxCachedEmails {
+			clear(c.users)
+		}
+		c.users[email] = id
+		return id, nil
+	})
+	return v.(string)
 }
