@@ -90,6 +90,10 @@ type fakePoster struct {
 	failPost error
 	// acceptThenFail makes the next PostReport post and then fail.
 	acceptThenFail error
+	// threadFails makes the next PostReport post the summary and answer
+	// its ts with an error, as the bot does when Slack refuses a thread
+	// message.
+	threadFails error
 	// killBefore and killAfter stop the goroutine that posts, before or
 	// after the message reached Slack.
 	killBefore, killAfter bool
@@ -129,6 +133,8 @@ func (p *fakePoster) PostReport(_ context.Context, channel, threadTS string, r *
 	p.killAfter = false
 	err := p.acceptThenFail
 	p.acceptThenFail = nil
+	threadErr := p.threadFails
+	p.threadFails = nil
 	p.mu.Unlock()
 	p.event("post")
 	if kill {
@@ -137,7 +143,7 @@ func (p *fakePoster) PostReport(_ context.Context, channel, threadTS string, r *
 	if err != nil {
 		return "", err
 	}
-	return m.TS, nil
+	return m.TS, threadErr
 }
 
 func (p *fakePoster) Reply(_ context.Context, channel, threadTS string, m formatters.SlackMessage) (string, error) {
@@ -208,7 +214,7 @@ func (f *finder) FindPost(_ context.Context, channel, marker string, _ time.Time
 // rig is a service over a store in a temporary directory, which a test can
 // "restart": close and reopen the store and build a new service on it.
 type rig struct {
-	t       *testing.T
+	t       testing.TB
 	path    string
 	clock   *clock
 	triager *fakeTriager

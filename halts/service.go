@@ -3,6 +3,7 @@ package halts
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"sync"
@@ -26,7 +27,8 @@ var _ Triager = (*triage.Triager)(nil)
 type Poster interface {
 	// PostReport posts r's summary to channel (in threadTS's thread when
 	// set) and its details in the summary's thread; it returns the
-	// summary's ts.
+	// summary's ts. A ts with an error means the summary was posted and
+	// part of its thread was not.
 	PostReport(ctx context.Context, channel, threadTS string, r *triage.Report, o formatters.SlackOptions) (string, error)
 	// Reply posts m in the thread of threadTS.
 	Reply(ctx context.Context, channel, threadTS string, m formatters.SlackMessage) (string, error)
@@ -386,11 +388,19 @@ func (s *Service) post(ctx context.Context, h Halt) error {
 	pctx, pcancel := postContext(ctx)
 	defer pcancel()
 	ts, err := s.poster.PostReport(pctx, channel, "", r, opts)
-	if err != nil {
+	if ts == "" {
+		if err == nil {
+			err = errors.New("no message ts in the answer")
+		}
 		return fmt.Errorf("posting the report: %w", err)
 	}
-	if err := s.store.posted(pctx, h.Fingerprint, channel, ts, s.opts.Now()); err != nil {
-		return err
+	if serr := s.store.posted(pctx, h.Fingerprint, channel, ts, s.opts.Now()); serr != nil {
+		return serr
+	}
+	if err != nil {
+		// The summary is up: posting it again would be a duplicate. What
+		// Slack refused of its thread is said in the thread by the poster.
+		log.WithError(err).Warn("halt posted, part of its thread was refused")
 	}
 	log.WithField("ts", ts).Info("halt posted")
 	if _, err := s.poster.Reply(pctx, channel, ts, detailsMessage(h)); err != nil {

@@ -231,6 +231,22 @@ func TestFailingSearchStillPostsInTheEnd(t *testing.T) {
 	}
 }
 
+func TestThreadRefusedIsNotPostedAgain(t *testing.T) {
+	p := newPoster()
+	r := newRig(t, p)
+	p.threadFails = errSlackDown
+	r.notify(firing("pipeline/13", "ams01"))
+	r.runOnce()
+	r.clock.Advance(time.Hour)
+	r.runOnce()
+	if n := len(p.Posts()); n != 1 {
+		t.Fatalf("%d posts, want 1: the summary was up", n)
+	}
+	if h := r.halts()[0]; h.PostState != halts.PostPosted || h.TS != p.Posts()[0].TS {
+		t.Errorf("halt %+v: want posted", h)
+	}
+}
+
 func TestTriageErrorIsPosted(t *testing.T) {
 	p := newPoster()
 	r := newRig(t, p)
