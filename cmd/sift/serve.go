@@ -21,7 +21,9 @@ Runs Sift in Slack: connects in socket mode with slack.app_token and
 slack.bot_token, takes the slash commands and @sift mentions, and posts the
 reports in threads. Logs go to stderr; the audit log to slack.audit_log
 (stdout by default). On SIGTERM or SIGINT it takes no new command, lets
-running triages finish within slack.shutdown_grace, and exits.`
+running triages finish within slack.shutdown_grace, and exits. With a halts
+section it also posts pipeline halts (docs/halts.md); with metrics.listen it
+serves /metrics, /healthz and /readyz.`
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("serve", serveSynopsis, stderr)
