@@ -3,9 +3,11 @@ package fakeslack_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -352,4 +354,141 @@ func TestFaults(t *testing.T) {
 	if _, err := api.GetUserByEmailContext(ctx, "jdoe@example.com"); !errors.As(err, &se) || se.Err != "missing_scope" {
 		t.Errorf("lookup without the scope = %v, want missing_scope", err)
 	}
+}
+
+func TestConversationsHistory(t *testing.T) {
+	s := newFake(t, fakeslack.Options{Channels: []string{"C1", "C2"}})
+	ctx := testContext(t)
+	api := newAPI(s, appToken, botToken)
+	post := func(channel, text string, opts ...slack.MsgOption) string {
+		t.Helper()
+		_, ts, err := api.PostMessageContext(ctx, channel, append([]slack.MsgOption{slack.MsgOptionText(text, false)}, opts...)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ts
+	}
+	first := post("C1", "first")
+	root := post("C1", "root")
+	post("C1", "a reply", slack.MsgOptionTS(root))
+	header := post("C1", "with blocks", slack.MsgOptionBlocks(slack.NewHeaderBlock(slack.NewTextBlockObject(slack.PlainTextType, "Pipeline halt · halt 0123", false, false))))
+	last := s.Post("C1", "U1", "a person's message")
+	post("C2", "elsewhere")
+
+	texts := func(ms []slack.Message) string {
+		var out []string
+		for _, m := range ms {
+			out = append(out, m.Text)
+		}
+		return strings.Join(out, ", ")
+	}
+	tests := []struct {
+		name   string
+		params slack.GetConversationHistoryParameters
+		want   string
+		more   bool
+	}{
+		{"all, newest first, no replies", slack.GetConversationHistoryParameters{}, "a person's message, with blocks, root, first", false},
+		{"between, bounds excluded", slack.GetConversationHistoryParameters{Oldest: first, Latest: last}, "with blocks, root", false},
+		{"between, bounds included", slack.GetConversationHistoryParameters{Oldest: first, Latest: last, Inclusive: true}, "a person's message, with blocks, root, first", false},
+		{"oldest in whole seconds", slack.GetConversationHistoryParameters{Oldest: "0"}, "a person's message, with blocks, root, first", false},
+		{"first page", slack.GetConversationHistoryParameters{Limit: 3}, "a person's message, with blocks, root", true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := tc.params
+			p.ChannelID = "C1"
+			resp, err := api.GetConversationHistoryContext(ctx, &p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := texts(resp.Messages); got != tc.want || resp.HasMore != tc.more || (resp.ResponseMetaData.NextCursor != "") != tc.more {
+				t.Errorf("messages %q, has_more %v, cursor %q; want %q, %v", got, resp.HasMore, resp.ResponseMetaData.NextCursor, tc.want, tc.more)
+			}
+		})
+	}
+
+	t.Run("next page", func(t *testing.T) {
+		p := slack.GetConversationHistoryParameters{ChannelID: "C1", Limit: 3}
+		resp, err := api.GetConversationHistoryContext(ctx, &p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.Cursor = resp.ResponseMetaData.NextCursor
+		resp, err = api.GetConversationHistoryContext(ctx, &p)
+		if err != nil || texts(resp.Messages) != "first" || resp.HasMore {
+			t.Errorf("second page = %q, has_more %v, %v; want first alone", texts(resp.Messages), resp.HasMore, err)
+		}
+	})
+
+	t.Run("what a message shows", func(t *testing.T) {
+		resp, err := api.GetConversationHistoryContext(ctx, &slack.GetConversationHistoryParameters{ChannelID: "C1", Oldest: first})
+		if err != nil {
+			t.Fatal(err)
+		}
+		byTS := map[string]slack.Message{}
+		for _, m := range resp.Messages {
+			byTS[m.Timestamp] = m
+		}
+		if m := byTS[root]; m.ThreadTimestamp != root || m.User != fakeslack.DefaultBotUserID || m.BotID == "" {
+			t.Errorf("thread root = %+v", m.Msg)
+		}
+		if m := byTS[last]; m.User != "U1" || m.BotID != "" {
+			t.Errorf("a person's message = %+v", m.Msg)
+		}
+		blocks := byTS[header].Blocks.BlockSet
+		if h, ok := blocks[0].(*slack.HeaderBlock); len(blocks) != 1 || !ok || h.Text.Text != "Pipeline halt · halt 0123" {
+			t.Errorf("blocks = %+v", blocks)
+		}
+	})
+
+	t.Run("timestamps are times of posting", func(t *testing.T) {
+		sec, _, _ := strings.Cut(first, ".")
+		if d := time.Since(time.Unix(mustAtoi(t, sec), 0)); d < -time.Minute || d > time.Minute {
+			t.Errorf("ts %s is %v away from now", first, d)
+		}
+	})
+
+	errCode := func(err error) string {
+		var se slack.SlackErrorResponse
+		if errors.As(err, &se) {
+			return se.Err
+		}
+		return fmt.Sprint(err)
+	}
+	refusals := []struct {
+		name   string
+		params slack.GetConversationHistoryParameters
+		want   string
+	}{
+		{"not a member", slack.GetConversationHistoryParameters{ChannelID: "C9"}, "not_in_channel"},
+		{"no channel", slack.GetConversationHistoryParameters{}, "channel_not_found"},
+		{"bad cursor", slack.GetConversationHistoryParameters{ChannelID: "C1", Cursor: "bogus"}, "invalid_cursor"},
+		{"bad oldest", slack.GetConversationHistoryParameters{ChannelID: "C1", Oldest: "yesterday"}, "invalid_ts_oldest"},
+		{"bad latest", slack.GetConversationHistoryParameters{ChannelID: "C1", Latest: "1.2.3"}, "invalid_ts_latest"},
+	}
+	for _, tc := range refusals {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := api.GetConversationHistoryContext(ctx, &tc.params); errCode(err) != tc.want {
+				t.Errorf("conversations.history = %v, want %s", err, tc.want)
+			}
+		})
+	}
+
+	t.Run("scope missing", func(t *testing.T) {
+		s := newFake(t, fakeslack.Options{MissingScopes: []string{"channels:history"}})
+		api := newAPI(s, appToken, botToken)
+		if _, err := api.GetConversationHistoryContext(ctx, &slack.GetConversationHistoryParameters{ChannelID: "C1"}); errCode(err) != "missing_scope" {
+			t.Errorf("conversations.history without the scope = %v, want missing_scope", err)
+		}
+	})
+}
+
+func mustAtoi(t *testing.T, s string) int64 {
+	t.Helper()
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }

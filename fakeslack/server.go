@@ -57,7 +57,8 @@ type Options struct {
 	// anywhere else answers not_in_channel.
 	Channels []string
 	// MissingScopes are OAuth scopes the bot token lacks (users:read.email,
-	// usergroups:read, ...); the methods that need one answer missing_scope.
+	// usergroups:read, channels:history, ...); the methods that need one
+	// answer missing_scope.
 	MissingScopes []string
 	// TeamID, BotUserID and AppID name the workspace, the bot user and the
 	// app; empty means the defaults.
@@ -139,7 +140,7 @@ type Server struct {
 	// changed is closed and replaced on every change, for Wait.
 	changed  chan struct{}
 	seq      int
-	tsCount  int
+	lastTS   int64 // microseconds of the last timestamp handed out
 	idCount  int
 	calls    []Call
 	faults   []fault
@@ -257,10 +258,14 @@ func (s *Server) nextSeqLocked() int {
 	return s.seq
 }
 
-// newTSLocked returns a fresh, increasing message timestamp; s.mu must be held.
+// newTSLocked returns a fresh message timestamp: the time of posting to
+// the microsecond, as in Slack, so that conversations.history's oldest and
+// latest select what they would in Slack. Two messages in one microsecond
+// get the next free one, which keeps timestamps unique and in posting
+// order. s.mu must be held.
 func (s *Server) newTSLocked() string {
-	s.tsCount++
-	return fmt.Sprintf("%d.%06d", 1761127200+s.tsCount/1000000, s.tsCount%1000000)
+	s.lastTS = max(time.Now().UnixMicro(), s.lastTS+1)
+	return formatTS(s.lastTS)
 }
 
 // newIDLocked returns a fresh id with prefix; s.mu must be held.

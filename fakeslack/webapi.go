@@ -33,6 +33,8 @@ func (s *Server) method(name string, form url.Values) map[string]any {
 		return s.update(form)
 	case "chat.postEphemeral":
 		return s.postEphemeral(form)
+	case "conversations.history":
+		return s.history(form)
 	case "files.getUploadURLExternal":
 		return s.getUploadURL(form)
 	case "files.completeUploadExternal":
