@@ -1,7 +1,7 @@
 // Package bot is Sift's Slack side: the socket-mode connection, the slash
 // commands and @sift mentions it turns into triages, who may run them, the
 // audit log, and the threaded messages that carry a report, posted within
-// Slack's rate limits.
+// Slack's rate limits; it finds its own posts again in a channel's history.
 //
 // The socket-mode event loop only acknowledges, deduplicates and hands
 // envelopes to a goroutine per command; nothing on it waits for Slack or
@@ -137,6 +137,8 @@ type Bot struct {
 	audit  *auditLog
 	emails *emailCache
 	slots  chan struct{}
+	// me is the bot's identity, once FindPost asked Slack for it.
+	me atomic.Pointer[identity]
 
 	ready    atomic.Bool
 	running  atomic.Bool
