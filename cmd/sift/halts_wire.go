@@ -2,16 +2,13 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/sirupsen/logrus"
-	"github.com/slack-go/slack"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/sift-chatops/sift/bot"
@@ -22,7 +19,12 @@ import (
 	"github.com/sift-chatops/sift/triage"
 )
 
-var _ halts.Poster = (*bot.Bot)(nil)
+// The bot posts the halts, and finds a halt's post after a restart so
+// that it is never posted twice.
+var (
+	_ halts.Poster     = (*bot.Bot)(nil)
+	_ halts.PostFinder = (*bot.Bot)(nil)
+)
 
 // storeTimeout bounds a store write made for a hook (a Slack triage, a scrape).
 const storeTimeout = 5 * time.Second
@@ -114,7 +116,7 @@ func (a *automation) start(ctx context.Context, g *errgroup.Group, b *bot.Bot) e
 		a.metrics.Register(mux(addr), b.Ready)
 	}
 	if h := a.c.Halts; h.Active() {
-		svc := halts.NewService(a.store, a.triager, a.poster(b), halts.Options{
+		svc := halts.NewService(a.store, a.triager, b, halts.Options{
 			Channel: h.Channel, StillFailingInterval: h.StillFailingInterval,
 			OnTriage: a.metrics.ObserveTriage, Observer: a.metrics, Log: a.log.WithField("component", "halts"),
 		})
@@ -160,56 +162,6 @@ func (a *automation) start(ctx context.Context, g *errgroup.Group, b *bot.Bot) e
 		g.Go(run)
 	}
 	return nil
-}
-
-// poster is the bot, with a search of the halt channel's history so that a
-// halt found mid-post after a restart is not posted twice.
-func (a *automation) poster(b *bot.Bot) halts.Poster {
-	api := slack.New(a.c.Slack.BotToken.Reveal(), slack.OptionAPIURL(a.c.Slack.APIURL))
-	return haltPoster{Bot: b, history: channelHistory{api: api}}
-}
-
-type haltPoster struct {
-	*bot.Bot
-	history channelHistory
-}
-
-func (p haltPoster) FindPost(ctx context.Context, channel, marker string, since time.Time) (string, error) {
-	return p.history.FindPost(ctx, channel, marker, since)
-}
-
-// channelHistory searches a channel's recent messages (conversations.history,
-// which needs the channels:history scope, groups:history for a private
-// channel).
-type channelHistory struct{ api *slack.Client }
-
-// maxHistoryPages bounds a search: a halt channel holds few messages an
-// hour, and the search starts shortly before the halt fired.
-const maxHistoryPages = 10
-
-// FindPost returns the ts of the first message since since whose text or
-// blocks contain marker, or "".
-func (h channelHistory) FindPost(ctx context.Context, channel, marker string, since time.Time) (string, error) {
-	params := &slack.GetConversationHistoryParameters{ChannelID: channel, Oldest: fmt.Sprintf("%d.000000", since.Unix()), Limit: 200}
-	for range maxHistoryPages {
-		resp, err := h.api.GetConversationHistoryContext(ctx, params)
-		if err != nil {
-			return "", fmt.Errorf("conversations.history: %w", err)
-		}
-		for _, m := range resp.Messages {
-			if strings.Contains(m.Text, marker) {
-				return m.Timestamp, nil
-			}
-			if b, err := json.Marshal(m.Blocks); err == nil && strings.Contains(string(b), marker) {
-				return m.Timestamp, nil
-			}
-		}
-		if !resp.HasMore || resp.ResponseMetaData.NextCursor == "" {
-			return "", nil
-		}
-		params.Cursor = resp.ResponseMetaData.NextCursor
-	}
-	return "", nil
 }
 
 // shutdownTimeout bounds the wait for requests under way when Sift stops.

@@ -8,15 +8,11 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
-	"net/url"
 	"os"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/slack-go/slack"
 
 	"github.com/sift-chatops/sift/fakesalt"
 	"github.com/sift-chatops/sift/fakeslack"
@@ -243,48 +239,5 @@ func TestHistoryErrors(t *testing.T) {
 				t.Errorf("exit %d, stderr %q; want %d and %q", r.code, r.stderr, tc.code, tc.want)
 			}
 		})
-	}
-}
-
-// TestChannelHistoryFindsMarker checks the conversations.history search
-// that keeps a halt found mid-post after a restart from being posted twice.
-func TestChannelHistoryFindsMarker(t *testing.T) {
-	pages := []string{
-		`{"ok":true,"messages":[{"type":"message","ts":"1761127300.000002","text":"unrelated"}],"has_more":true,"response_metadata":{"next_cursor":"page2"}}`,
-		`{"ok":true,"messages":[{"type":"message","ts":"1761127200.000001","text":"Sift triage of datacenter ams01",
-		  "blocks":[{"type":"header","block_id":"h","text":{"type":"plain_text","text":"Pipeline halt: release — datacenter ams01 · halt 0123456789abcdef"}}]}],"has_more":false}`,
-	}
-	var forms []url.Values
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/api/conversations.history" {
-			http.NotFound(w, r)
-			return
-		}
-		_ = r.ParseForm()
-		forms = append(forms, r.PostForm)
-		page := 0
-		if r.PostForm.Get("cursor") == "page2" {
-			page = 1
-		}
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = io.WriteString(w, pages[page])
-	}))
-	defer srv.Close()
-	h := channelHistory{api: slack.New("xoxb-test", slack.OptionAPIURL(srv.URL+"/api/"))}
-	since := time.Unix(1761127000, 0)
-	tests := []struct {
-		marker, want string
-	}{
-		{"halt 0123456789abcdef", "1761127200.000001"},
-		{"halt ffffffffffffffff", ""},
-	}
-	for _, tc := range tests {
-		got, err := h.FindPost(context.Background(), "C0INCIDENT", tc.marker, since)
-		if err != nil || got != tc.want {
-			t.Errorf("FindPost(%q) = %q, %v; want %q", tc.marker, got, err, tc.want)
-		}
-	}
-	if f := forms[0]; f.Get("channel") != "C0INCIDENT" || f.Get("oldest") != "1761127000.000000" {
-		t.Errorf("first request form %v", f)
 	}
 }
