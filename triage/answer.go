@@ -118,6 +118,13 @@ const maxDetail = 300
 // It never fails: an answer that is not a blame answer classifies the minion
 // as unreachable, module_missing or blame_error with a Detail saying why.
 func DecodeMinion(id string, raw []byte) Minion {
+	return decodeMinion(id, raw, true)
+}
+
+// decodeMinion decodes one answer; unwrap allows the one full_return
+// wrapping Salt adds, and no more: unwrapping without end would let one
+// deeply nested answer cost quadratic time.
+func decodeMinion(id string, raw []byte, unwrap bool) Minion {
 	m := Minion{ID: id}
 	raw = bytes.TrimSpace(raw)
 	switch {
@@ -142,7 +149,10 @@ func DecodeMinion(id string, raw []byte) Minion {
 	}
 	if w.Ret != nil && w.FailedStates == nil && w.Failure == nil && w.CompileErrors == nil {
 		// full_return wraps the minion's value as {"ret": …, "retcode": N, "jid": …}.
-		return DecodeMinion(id, w.Ret)
+		if !unwrap {
+			return blameError(m, "answer is wrapped in full_return more than once")
+		}
+		return decodeMinion(id, w.Ret, false)
 	}
 	if m, done := checkFunctions(m, map[string]json.RawMessage{
 		FunFailedStates: w.FailedStates, FunHighstateFailure: w.Failure, FunCompileErrors: w.CompileErrors,

@@ -124,3 +124,14 @@ func FuzzDecodeMinion(f *testing.F) {
 		agg.Finish()
 	})
 }
+
+// TestDecodeMinionNestedWrapping guards against an answer nested in
+// full_return wrappers thousands deep: one level is Salt's, more is refused
+// without decoding every level again.
+func TestDecodeMinionNestedWrapping(t *testing.T) {
+	deep := strings.Repeat(`{"ret":`, 5000) + "false" + strings.Repeat("}", 5000)
+	m := DecodeMinion("web-1", []byte(deep))
+	if m.Status != StatusBlameError || !strings.Contains(m.Detail, "more than once") {
+		t.Errorf("status %s (%s)", m.Status, m.Detail)
+	}
+}
