@@ -59,16 +59,6 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	progress := newProgressPrinter(stderr, *quiet)
 	opts := triageOptions(lab.Config, log)
 	opts.Progress = progress.update
-	rep, err := triage.New(inv, blamers, opts).Triage(ctx, req.Scope)
-	progress.done()
-	if rep == nil {
-		return err
-	}
-	if _, werr := io.WriteString(stdout, render(rep)); werr != nil {
-		return werr
-	}
-	if err != nil {
-		return fmt.Errorf("demo interrupted (%w): the report above is partial", err)
-	}
-	return nil
+	_, err = printTriage(ctx, triage.New(inv, blamers, opts), req.Scope, progress, render, stdout)
+	return err
 }

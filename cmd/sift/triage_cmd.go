@@ -50,7 +50,7 @@ func runTriage(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	inv := triage.Inventory{}
 	if c != nil {
 		inv = inventoryOf(c)
-	} else if len(args) == 2 && args[0] == "dc" || len(args) == 2 && args[0] == "datacenter" {
+	} else if kind, _ := commands.Kind(firstOr(args, "")); kind == triage.ScopeDatacenter && len(args) == 2 {
 		// Saved evidence needs no master: the datacenter is just a name.
 		inv.Datacenters = []triage.Datacenter{{Name: args[1]}}
 	}
@@ -74,36 +74,26 @@ func runTriage(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	}
 	opts.Progress = progress.update
 
-	var rep *triage.Report
 	if *input != "" {
 		in, closeIn, err := openInput(*input, stdin)
 		if err != nil {
 			return err
 		}
 		defer closeIn()
-		rep, err = triage.New(inv, nil, opts).TriageInput(ctx, req.Scope, in)
+		rep, err := triage.New(inv, nil, opts).TriageInput(ctx, req.Scope, in)
 		progress.done()
 		if err != nil {
 			return &exitError{code: exitUsage, err: fmt.Errorf("%s: %w", *input, err)}
 		}
-	} else {
-		blamers, err := blamersOf(c, log, nil)
-		if err != nil {
-			return &exitError{code: exitUsage, err: err}
-		}
-		rep, err = triage.New(inv, blamers, opts).Triage(ctx, req.Scope)
-		progress.done()
-		if rep == nil {
-			return &exitError{code: exitUsage, err: err}
-		}
-		if err != nil {
-			if _, werr := io.WriteString(stdout, render(rep)); werr != nil {
-				return werr
-			}
-			return &exitError{code: exitFailure, err: fmt.Errorf("triage interrupted (%w): the report above is partial", err)}
-		}
+		_, err = io.WriteString(stdout, render(rep))
+		return err
 	}
-	if _, err := io.WriteString(stdout, render(rep)); err != nil {
+	blamers, err := blamersOf(c, log, nil)
+	if err != nil {
+		return &exitError{code: exitUsage, err: err}
+	}
+	rep, err := printTriage(ctx, triage.New(inv, blamers, opts), req.Scope, progress, render, stdout)
+	if err != nil {
 		return err
 	}
 	if !rep.Reached() {
@@ -114,6 +104,31 @@ func runTriage(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		return &exitError{code: exitFailure, err: errors.New("no master could be reached: " + strings.Join(reasons, "; "))}
 	}
 	return nil
+}
+
+// printTriage runs a triage with its progress shown, prints the report,
+// and says when the report is partial because the triage was cut short.
+func printTriage(ctx context.Context, tr *triage.Triager, s triage.Scope, progress *progressPrinter,
+	render func(*triage.Report) string, stdout io.Writer) (*triage.Report, error) {
+	rep, err := tr.Triage(ctx, s)
+	progress.done()
+	if rep == nil {
+		return nil, &exitError{code: exitUsage, err: err}
+	}
+	if _, werr := io.WriteString(stdout, render(rep)); werr != nil {
+		return rep, werr
+	}
+	if err != nil {
+		return rep, &exitError{code: exitFailure, err: fmt.Errorf("triage interrupted (%w): the report above is partial", err)}
+	}
+	return rep, nil
+}
+
+func firstOr(args []string, fallback string) string {
+	if len(args) == 0 {
+		return fallback
+	}
+	return args[0]
 }
 
 // renderer returns the report formatter for --format.
