@@ -80,18 +80,6 @@ func (inv Inventory) Datacenter(name string) (Datacenter, bool) {
 	return Datacenter{}, false
 }
 
-// Masters returns the names of the masters that serve the inventory, sorted.
-func (inv Inventory) Masters() []string {
-	var out []string
-	for _, dc := range inv.Datacenters {
-		if !slices.Contains(out, dc.Master) {
-			out = append(out, dc.Master)
-		}
-	}
-	slices.Sort(out)
-	return out
-}
-
 // DatacenterOf returns the datacenter whose inventory lists minion id.
 func (inv Inventory) DatacenterOf(id string) (Datacenter, bool) {
 	for _, dc := range inv.Datacenters {
@@ -169,12 +157,12 @@ func (inv Inventory) Resolve(s Scope) ([]Datacenter, error) {
 
 func unknown(s Scope, known []string) error {
 	slices.Sort(known)
-	return &UnknownScopeError{Kind: s.Kind, Name: s.Name, Closest: Closest(s.Name, known, 3), Known: known}
+	return &UnknownScopeError{Kind: s.Kind, Name: s.Name, Closest: closest(s.Name, known, 3), Known: known}
 }
 
-// Closest returns up to n names of known that are within a small edit
+// closest returns up to n names of known that are within a small edit
 // distance of name, nearest first.
-func Closest(name string, known []string, n int) []string {
+func closest(name string, known []string, n int) []string {
 	type scored struct {
 		name string
 		d    int

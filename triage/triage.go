@@ -85,9 +85,6 @@ func New(inv Inventory, masters map[string]Blamer, opts Options) *Triager {
 	return &Triager{inv: inv, masters: masters, opts: opts}
 }
 
-// Inventory returns the inventory the Triager works on.
-func (t *Triager) Inventory() Inventory { return t.inv }
-
 // run is the state of one triage.
 type run struct {
 	t     *Triager
