@@ -39,7 +39,9 @@ func newSink(srv *fakesalt.Server) *sink {
 	return &sink{srv: srv, answers: map[string]json.RawMessage{}}
 }
 
-func (s *sink) Expected(ids []string) { s.expected = append(s.expected, ids...) }
+func (s *sink) Expected(ids []string)           { s.expected = append(s.expected, ids...) }
+func (s *sink) Absent([]string, triage.Absence) {}
+func (s *sink) Note(string)                     {}
 
 func (s *sink) Answer(a triage.MinionAnswer) {
 	s.answers[a.ID] = a.Raw

@@ -36,7 +36,26 @@ type Sink interface {
 	Expected(ids []string)
 	// Answer hands over one minion's answer.
 	Answer(a MinionAnswer)
+	// Absent names expected minions the master will get no answer from, and
+	// why: they are counted unreachable at once and not waited for.
+	Absent(ids []string, why Absence)
+	// Note records, once, something the report must say about how this
+	// call went (e.g. that presence could not be asked and the call waited
+	// out Salt's timeout).
+	Note(note string)
 }
+
+// Absence says why a minion will not answer a blame call.
+type Absence int
+
+// The reasons a master gives for a minion that will not answer.
+const (
+	// NotConnected is an accepted minion that is not connected to the
+	// master (manage.not_present).
+	NotConnected Absence = iota + 1
+	// NotAMinion is an id the master has no accepted key for.
+	NotAMinion
+)
 
 // Blamer asks the minions of one target for their last failure.
 //

@@ -24,6 +24,7 @@ type CauseKind string
 // explain as many minions.
 const (
 	CauseCommit          CauseKind = "commit"
+	CauseRollback        CauseKind = "rollback"
 	CauseRelease         CauseKind = "release"
 	CauseExternalService CauseKind = "external_service"
 	CauseFailedState     CauseKind = "failed_state"
@@ -33,13 +34,13 @@ const (
 )
 
 // CauseKinds lists every cause kind, in tie-break order.
-var CauseKinds = []CauseKind{CauseCommit, CauseRelease, CauseExternalService, CauseFailedState, CauseUnreachable, CauseModuleMissing, CauseBlameError}
+var CauseKinds = []CauseKind{CauseCommit, CauseRollback, CauseRelease, CauseExternalService, CauseFailedState, CauseUnreachable, CauseModuleMissing, CauseBlameError}
 
 // Explains reports whether a cause of this kind explains failing minions (as
 // opposed to minions Sift could not ask).
 func (k CauseKind) Explains() bool {
 	switch k {
-	case CauseCommit, CauseRelease, CauseExternalService, CauseFailedState:
+	case CauseCommit, CauseRollback, CauseRelease, CauseExternalService, CauseFailedState:
 		return true
 	}
 	return false
@@ -92,6 +93,26 @@ func (c Counts) Plus(o Counts) Counts {
 	}
 }
 
+// Signature identifies one failure across minions: the same state failing
+// the same way. Fun is empty for a compile error, whose sls is in SLS.
+// Template is the failure's message with what varies per minion masked: the
+// grouping key, never shown to people (show an Example).
+type Signature struct {
+	Fun      string
+	StateID  string
+	SLS      string
+	Template string
+}
+
+// Example is one real message behind a cause, as one minion sent it.
+type Example struct {
+	Text   string
+	Minion string
+	// Count is how many of the cause's minions sent a message of the same
+	// template (the text itself may differ in what the template masks).
+	Count int
+}
+
 // Evidence is what supports a cause. Only the fields of the cause's kind are
 // set.
 type Evidence struct {
@@ -119,6 +140,11 @@ type Evidence struct {
 	// FailedStates are the failed-state and compile-error signatures most
 	// common among the cause's minions.
 	FailedStates []string `json:"failed_states,omitempty"`
+	// Examples are real messages, one per template, most common first.
+	Examples []Example `json:"-"`
+	// Dependents counts the failed states that failed only because a
+	// requisite of theirs (this cause's state) failed.
+	Dependents int `json:"dependents,omitempty"`
 	// Window is the failure window: the last success and the first failure.
 	LastSuccess  string `json:"last_success,omitempty"`
 	FirstFailure string `json:"first_failure,omitempty"`
@@ -146,11 +172,31 @@ type DatacenterResult struct {
 	// Error says why the datacenter's result is partial or missing; empty
 	// when its blame call completed.
 	Error string `json:"error"`
+	// Notes are what the report must say about how the call went, each once
+	// (e.g. presence unavailable, so the call waited out Salt's timeout).
+	Notes []string `json:"notes,omitempty"`
 }
+
+// Outcome says how far a triage got.
+type Outcome string
+
+// The outcomes of a triage.
+const (
+	// OutcomeComplete: every datacenter's blame call completed.
+	OutcomeComplete Outcome = "complete"
+	// OutcomePartial: some datacenters failed, others answered.
+	OutcomePartial Outcome = "partial"
+	// OutcomeFailed: no master answered.
+	OutcomeFailed Outcome = "failed"
+	// OutcomeStopped: Sift was stopped (or the caller cancelled) before
+	// the triage finished.
+	OutcomeStopped Outcome = "stopped"
+)
 
 // Report is the outcome of one triage.
 type Report struct {
 	Scope       Scope
+	Outcome     Outcome
 	Headline    string
 	StartedAt   time.Time
 	Duration    time.Duration

@@ -151,6 +151,12 @@ func (s dcSink) Expected(ids []string) {
 	s.r.emit(ProgressAnswers, s.dc, nil)
 }
 
+// Absent is not yet told apart from silence: the minions stay expected.
+func (s dcSink) Absent([]string, Absence) {}
+
+// Note is not yet kept.
+func (s dcSink) Note(string) {}
+
 func (s dcSink) Answer(a MinionAnswer) {
 	m := DecodeMinion(a.ID, a.Raw)
 	m.Datacenter = s.dc
@@ -233,8 +239,10 @@ type collectSink struct {
 	answers []MinionAnswer
 }
 
-func (c *collectSink) Expected([]string)     {}
-func (c *collectSink) Answer(a MinionAnswer) { c.answers = append(c.answers, a) }
+func (c *collectSink) Expected([]string)        {}
+func (c *collectSink) Answer(a MinionAnswer)    { c.answers = append(c.answers, a) }
+func (c *collectSink) Absent([]string, Absence) {}
+func (c *collectSink) Note(string)              {}
 
 // triageMinion asks every master for the minion: a minion id does not say
 // which master serves it. The answer of the master that has the minion wins
