@@ -52,6 +52,7 @@ Usage:
   sift triage KIND NAME --config FILE [flags]    triage minion ID, dc NAME or group NAME
   sift check-config --config FILE                validate a configuration and summarise it
   sift history --config FILE [-n N] [flags]      list the last triages (halts and Slack) from the store
+  sift healthcheck [--url URL]                   exit 0 when a running sift serve answers its health URL
   sift version                                   print the version
 
 Run 'sift COMMAND --help' for a command's flags.
@@ -73,6 +74,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return runTriage(ctx, rest, stdin, stdout, stderr)
 	case "history":
 		return runHistory(ctx, rest, stdout, stderr)
+	case "healthcheck":
+		return runHealthcheck(ctx, rest, stdout, stderr)
 	case "check-config":
 		return runCheckConfig(rest, stdout, stderr)
 	case "version", "--version":
