@@ -16,6 +16,9 @@ type FailedState struct {
 	Fun     string
 	Name    string
 	Comment string
+	// Template is Comment with what differs per minion masked (Mask): the
+	// failure's grouping key, made while decoding.
+	Template string
 }
 
 // Commit is one (commit, path) row of blame.last_highstate_failure.
@@ -42,6 +45,8 @@ type CompileError struct {
 	State      string
 	Message    string
 	URLs       []string
+	// Template is Message with what differs per minion masked (Mask).
+	Template string
 }
 
 // Minion is one minion's answer, decoded and classified.
@@ -216,12 +221,16 @@ func classify(m Minion, f *wireFailure, states []wireFailedState, errs []wireCom
 	}
 
 	m.FailedStates = make([]FailedState, len(states))
+	// Templates are made here, in the decoding workers, not under the
+	// aggregator's lock.
 	for i, s := range states {
-		m.FailedStates[i] = FailedState(s)
+		m.FailedStates[i] = FailedState{ID: s.ID, SLS: s.SLS, Fun: s.Fun, Name: s.Name, Comment: s.Comment,
+			Template: TemplateOf(s.Comment, m.ID)}
 	}
 	m.CompileErrors = make([]CompileError, len(errs))
 	for i, e := range errs {
-		m.CompileErrors[i] = CompileError(e)
+		m.CompileErrors[i] = CompileError{ErrorTypes: e.ErrorTypes, State: e.State, Message: e.Message, URLs: e.URLs,
+			Template: TemplateOf(e.Message, m.ID)}
 	}
 	m.Commits = make([]Commit, 0, len(f.Commits))
 	for _, c := range f.Commits {

@@ -1,0 +1,468 @@
+package triage
+
+import (
+	"strings"
+)
+
+// Placeholders a template holds where a message had a value that differs
+// from minion to minion.
+const (
+	// Wild stands for numbers, hex ids, UUIDs, addresses, timestamps, pids,
+	// job ids and temp names, and, after clustering, for any token on which
+	// the messages of one cluster differ.
+	Wild          = "<*>"
+	maskMinion    = "<minion>"
+	maskPath      = "<path>"
+	maskHost      = "<host>"
+	maskQuoted    = "<q>"
+	maskURLPath   = "/<path>"
+	maskUserinfo  = "<user>@"
+	maxQuoted     = 256 // a quote longer than this is prose, not a value
+	maxMaskInput  = 4096
+	maskInputHalf = maxMaskInput / 2
+)
+
+// Mask returns the template of a failure message: the message with what
+// differs from minion to minion masked, so that one failure seen on many
+// minions has one template. It reads the message once, by hand, with no
+// regular expression, and never fails.
+//
+// Masked, token by token (a token is a run between blanks; whitespace
+// collapses to one space):
+//   - the minion's own id, wherever it stands between word boundaries, as
+//     <minion>;
+//   - absolute paths (/tmp/tmpa8x_3k, /var/cache/salt/…) as <path>;
+//   - quoted values ('…' or "…" opening a token, up to 256 bytes on one
+//     line) as <q>, except salt:// paths and URLs inside the quotes;
+//   - URLs as their origin (scheme://host[:port], which names the service
+//     at fault) followed by /<path> when they have a path: per-minion Vault
+//     and HTTP paths vanish, the service stays; credentials in a URL are
+//     dropped;
+//   - host names (dotted lowercase names ending in a top-level domain such
+//     as .com, .net, .internal, .local or a two-letter country) as <host>;
+//   - within a token, every run of letters, digits and underscores that
+//     holds a digit, a run of eight or more hex letters, or a Python temp
+//     name (tmp + 6 or more characters) as <*>; runs of such pieces joined
+//     by . : - _ / + , collapse into one <*>, so an IP with a port, a
+//     UUID, a timestamp or a version of any length is one <*>;
+//   - month and weekday names next to a number (syslog and journal
+//     timestamps) as <*>.
+//
+// Kept: salt:// paths (they name the file at fault), words, punctuation.
+// A message longer than 4 KiB is masked as its first and last 2 KiB (the
+// head says where, the tail of a traceback says what).
+//
+// Mask is deterministic and safe for concurrent use. It is the grouping
+// key of a failure, not a text for people: show the message itself.
+func Mask(msg, minionID string) string {
+	if len(msg) > maxMaskInput {
+		head, tail := msg[:maskInputHalf], msg[len(msg)-maskInputHalf:]
+		// Cut at blanks so that no half token varies with the cut.
+		if i := strings.LastIndexAny(head, " \n\t"); i > 0 {
+			head = head[:i]
+		}
+		if i := strings.IndexAny(tail, " \n\t"); i >= 0 {
+			tail = tail[i:]
+		}
+		msg = head + " … " + tail
+	}
+	m := masker{msg: msg, minion: minionID}
+	m.out.Grow(len(msg))
+	m.run()
+	return m.out.String()
+}
+
+type masker struct {
+	msg    string
+	minion string
+	out    strings.Builder
+	// wild reports that the output ends with <*>, possibly followed by
+	// joiners held in pending: the next masked piece folds into it.
+	wild    bool
+	pending string
+}
+
+func isSpace(c byte) bool {
+	return c == ' ' || c == '\n' || c == '\t' || c == '\r' || c == '\v' || c == '\f'
+}
+
+// isWord reports bytes of a token's pieces: ASCII letters, digits, the
+// underscore, and any byte of a multi-byte UTF-8 sequence.
+func isWord(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c >= 0x80
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+func isHex(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
+}
+
+// isJoiner reports the punctuation that joins the pieces of one value: the
+// dots of an address, the colons of a time, the dashes of a UUID.
+func isJoiner(c byte) bool {
+	switch c {
+	case '.', ':', '-', '_', '/', '+', ',':
+		return true
+	}
+	return false
+}
+
+// opens reports bytes after which a new value may start inside a token:
+// `key=/path`, `(pid`, `['x']`.
+func opens(c byte) bool {
+	switch c {
+	case '(', '[', '{', '<', '=', ',', ':', ';', '@':
+		return true
+	}
+	return isSpace(c)
+}
+
+func (m *masker) run() {
+	s := m.msg
+	i := 0
+	for i < len(s) {
+		if isSpace(s[i]) {
+			for i < len(s) && isSpace(s[i]) {
+				i++
+			}
+			if m.out.Len() > 0 && i < len(s) {
+				m.flush()
+				m.out.WriteByte(' ')
+				m.wild = false
+			}
+			continue
+		}
+		i = m.value(i)
+	}
+	m.flush()
+}
+
+// flush writes joiners held after a <*> that nothing folded into.
+func (m *masker) flush() {
+	if m.pending != "" {
+		m.out.WriteString(m.pending)
+		m.pending = ""
+	}
+}
+
+func (m *masker) lit(s string) {
+	m.flush()
+	m.out.WriteString(s)
+	m.wild = false
+}
+
+func (m *masker) litByte(c byte) {
+	if m.wild && isJoiner(c) && len(m.pending) < 2 {
+		m.pending += string(c)
+		return
+	}
+	m.flush()
+	m.out.WriteByte(c)
+	m.wild = false
+}
+
+func (m *masker) masked() {
+	if m.wild {
+		m.pending = "" // folds into the <*> already written
+		return
+	}
+	m.flush()
+	m.out.WriteString(Wild)
+	m.wild = true
+}
+
+// boundary reports whether a value may start at i: at the start of the
+// message or of a token, or after an opening character.
+func (m *masker) boundary(i int) bool {
+	return i == 0 || opens(m.msg[i-1]) || m.msg[i-1] == '\'' || m.msg[i-1] == '"'
+}
+
+// value masks from i, a non-blank byte, to the end of what it recognises,
+// and returns where it stopped.
+func (m *masker) value(i int) int {
+	s := m.msg
+	c := s[i]
+	if m.boundary(i) {
+		if j, ok := m.special(i); ok {
+			return j
+		}
+	}
+	if !isWord(c) {
+		m.litByte(c)
+		return i + 1
+	}
+	// A piece: a run of word bytes, or the minion's id, which may hold
+	// dashes and dots.
+	if (i == 0 || !isWord(s[i-1])) && m.isMinionAt(i) {
+		m.lit(maskMinion)
+		return i + len(m.minion)
+	}
+	j := i
+	for j < len(s) && isWord(s[j]) {
+		j++
+	}
+	piece := s[i:j]
+	if variablePiece(piece) || m.dateWord(piece, j) {
+		m.masked()
+	} else {
+		m.lit(piece)
+	}
+	return j
+}
+
+// special recognises a value that starts at a boundary: a quote, a
+// salt:// path, a URL, an absolute path, a host name, a UUID.
+func (m *masker) special(i int) (int, bool) {
+	s := m.msg
+	switch c := s[i]; {
+	case c == '\'' || c == '"':
+		return m.quoted(i)
+	case c == '/' && i+1 < len(s) && !isSpace(s[i+1]) && s[i+1] != '/':
+		return m.path(i), true
+	case c == '~' && i+1 < len(s) && s[i+1] == '/':
+		return m.path(i), true
+	case c == 's' && strings.HasPrefix(s[i:], "salt://"):
+		j := tokenEnd(s, i)
+		m.lit(s[i:j])
+		return j, true
+	case (c == 'h' || c == 'H') && hasPrefixFold(s[i:], "http"):
+		if j, ok := m.url(i); ok {
+			return j, true
+		}
+	}
+	if isHex(s[i]) {
+		if j, ok := uuidAt(s, i); ok {
+			m.masked()
+			return j, true
+		}
+	}
+	if isWord(s[i]) && !m.isMinionAt(i) {
+		if j, ok := hostAt(s, i); ok {
+			m.lit(maskHost)
+			return j, true
+		}
+	}
+	return i, false
+}
+
+// quoted masks a quoted value opening at i; a quote that does not close
+// on its line (an apostrophe, a quote around prose) is punctuation.
+func (m *masker) quoted(i int) (int, bool) {
+	s := m.msg
+	q := s[i]
+	end := -1
+	for k := i + 1; k < len(s) && k <= i+1+maxQuoted; k++ {
+		if s[k] == '\n' {
+			break
+		}
+		if s[k] == q && (k+1 == len(s) || !isWord(s[k+1])) {
+			end = k
+			break
+		}
+	}
+	if end < 0 {
+		return i, false
+	}
+	inner := s[i+1 : end]
+	m.lit(s[i : i+1])
+	switch {
+	case strings.HasPrefix(inner, "salt://") && !strings.ContainsAny(inner, " \t"):
+		m.lit(inner)
+	case hasPrefixFold(inner, "http://") || hasPrefixFold(inner, "https://"):
+		sub := masker{msg: inner, minion: m.minion}
+		sub.run()
+		m.lit(sub.out.String())
+	default:
+		m.lit(maskQuoted)
+	}
+	m.lit(s[end : end+1])
+	return end + 1, true
+}
+
+// path masks an absolute path from i to the end of its token, keeping the
+// punctuation that closes a sentence or a bracket after it.
+func (m *masker) path(i int) int {
+	j := tokenEnd(m.msg, i)
+	m.lit(maskPath)
+	return j // what tokenEnd left (a closing bracket, a full stop) the main loop reads
+}
+
+// tokenEnd returns where the value starting at i ends: at a blank, a quote
+// or a closing bracket, less the punctuation that ends a sentence.
+func tokenEnd(s string, i int) int {
+	j := i
+	for j < len(s) && !isSpace(s[j]) && s[j] != '\'' && s[j] != '"' && s[j] != ')' && s[j] != ']' && s[j] != '}' && s[j] != '>' && s[j] != '<' {
+		j++
+	}
+	for j > i+1 && strings.IndexByte(".,;:!?", s[j-1]) >= 0 {
+		j--
+	}
+	return j
+}
+
+// url writes a URL as its origin, and /<path> when it has more.
+func (m *masker) url(i int) (int, bool) {
+	s := m.msg
+	rest := s[i:]
+	var scheme string
+	switch {
+	case hasPrefixFold(rest, "https://"):
+		scheme = "https://"
+	case hasPrefixFold(rest, "http://"):
+		scheme = "http://"
+	default:
+		return i, false
+	}
+	j := tokenEnd(s, i)
+	u := s[i+len(scheme) : j]
+	hostEnd := strings.IndexAny(u, "/?#")
+	host, tail := u, ""
+	if hostEnd >= 0 {
+		host, tail = u[:hostEnd], u[hostEnd:]
+	}
+	if host == "" {
+		return i, false
+	}
+	m.lit(scheme)
+	if at := strings.LastIndexByte(host, '@'); at >= 0 {
+		m.lit(maskUserinfo) // credentials never reach a template
+		host = host[at+1:]
+	}
+	switch {
+	case m.minion != "" && strings.Contains(host, m.minion):
+		m.lit(strings.ReplaceAll(strings.ToLower(host), strings.ToLower(m.minion), maskMinion))
+	default:
+		m.lit(strings.ToLower(host))
+	}
+	if tail != "" && tail != "/" {
+		m.lit(maskURLPath)
+	}
+	return j, true
+}
+
+// isMinionAt reports whether the minion's id stands at i, not followed by
+// a byte that would make it part of a longer name (web-1 in web-10).
+func (m *masker) isMinionAt(i int) bool {
+	id := m.minion
+	if id == "" || !strings.HasPrefix(m.msg[i:], id) {
+		return false
+	}
+	k := i + len(id)
+	return k == len(m.msg) || !isWord(m.msg[k])
+}
+
+// dateWord reports a month or weekday name followed by a number: part of
+// a syslog or journal timestamp.
+func (m *masker) dateWord(piece string, j int) bool {
+	if len(piece) != 3 || piece[0] < 'A' || piece[0] > 'Z' {
+		return false
+	}
+	switch piece {
+	case "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+		"Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun":
+	default:
+		return false
+	}
+	s := m.msg
+	for j < len(s) && (s[j] == ' ' || s[j] == ',') {
+		j++
+	}
+	return j < len(s) && isDigit(s[j])
+}
+
+// variablePiece reports a piece that differs from minion to minion: one
+// with a digit, a run of 8 or more hex letters, or a Python temp name.
+func variablePiece(p string) bool {
+	hexRun := 0
+	for k := 0; k < len(p); k++ {
+		c := p[k]
+		if isDigit(c) {
+			return true
+		}
+		if isHex(c) {
+			hexRun++
+			if hexRun >= 8 {
+				return true
+			}
+		} else {
+			hexRun = 0
+		}
+	}
+	return len(p) >= 9 && strings.HasPrefix(p, "tmp")
+}
+
+// uuidAt reports a UUID (8-4-4-4-12 hex digits) at i.
+func uuidAt(s string, i int) (int, bool) {
+	const n = 36
+	if len(s)-i < n {
+		return i, false
+	}
+	for k := range n {
+		c := s[i+k]
+		switch k {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return i, false
+			}
+		default:
+			if !isHex(c) {
+				return i, false
+			}
+		}
+	}
+	if i+n < len(s) && isWord(s[i+n]) {
+		return i, false
+	}
+	return i + n, true
+}
+
+// hostAt reports a host name at i: dot-separated lowercase labels of
+// letters, digits and dashes, at least two, the last a top-level domain.
+// Python module paths (salt.utils.http) and file names (nginx.conf) end in
+// something else and stay.
+func hostAt(s string, i int) (int, bool) {
+	j := i
+	dots, lastDot := 0, -1
+	for j < len(s) {
+		c := s[j]
+		switch {
+		case c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-':
+		case c == '.':
+			if j == i || s[j-1] == '.' || j+1 >= len(s) || !(s[j+1] >= 'a' && s[j+1] <= 'z' || isDigit(s[j+1])) {
+				goto done
+			}
+			dots++
+			lastDot = j
+		default:
+			goto done
+		}
+		j++
+	}
+done:
+	if dots == 0 || (j < len(s) && (isWord(s[j]) || s[j] == '.' && j+1 < len(s) && isWord(s[j+1]))) {
+		return i, false
+	}
+	if !topLevelDomain(s[lastDot+1 : j]) {
+		return i, false
+	}
+	return j, true
+}
+
+// topLevelDomain reports the last label of a host name: the generic
+// domains hosts of a fleet live under, and two-letter country codes that
+// are not also file extensions.
+func topLevelDomain(l string) bool {
+	switch l {
+	case "com", "net", "org", "io", "local", "internal", "lan", "corp", "example", "test",
+		"localdomain", "intra", "intranet", "cloud", "dev", "svc", "arpa", "info", "biz", "home", "priv", "prod", "int":
+		return true
+	case "py", "sh", "js", "rb", "pl", "so", "gz", "xz", "md", "ts", "go", "rs", "cc", "hh", "el", "mo", "po", "db", "fs":
+		return false
+	}
+	return len(l) == 2 && l[0] >= 'a' && l[0] <= 'z' && l[1] >= 'a' && l[1] <= 'z'
+}
+
+func hasPrefixFold(s, prefix string) bool {
+	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
+}
