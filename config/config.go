@@ -56,6 +56,21 @@ type Config struct {
 	Metrics Metrics
 	// Log configures logging.
 	Log Log
+	// Vault is where secrets given by *_vault references are read; nil
+	// when the file has no vault section.
+	Vault *Vault
+	// Probes configures the live checks of external services named by a
+	// triage's causes; off unless origins are allowed.
+	Probes Probes
+
+	// secrets holds every secret reference, resolved only on demand. A
+	// pointer, so fmt prints an address and never an inline secret: it
+	// cannot call Secret's Format through an unexported field.
+	secrets *secretTable
+	// warnings are the non-fatal problems met while resolving secrets.
+	warnings []string
+	// env is the environment lookup secrets are resolved with.
+	env func(string) (string, bool)
 
 	// overrides maps a key path to the SIFT_* variable that set it, so a
 	// validation error on that key names the variable the user must fix.
@@ -250,7 +265,8 @@ func Default() *Config {
 			MaxParallelDatacenters: 16,
 			PollInterval:           time.Second,
 		},
-		Log: Log{Level: "info", Format: "auto"},
+		Log:    Log{Level: "info", Format: "auto"},
+		Probes: defaultProbes(),
 	}
 }
 
@@ -306,8 +322,10 @@ func parse(data []byte, dir string, env func(string) (string, bool)) (*Config, e
 	c.overrides = map[string]string{}
 	c.secretFrom = map[string]string{}
 	c.reported = map[string]bool{}
+	c.env = env
+	c.secrets = &secretTable{}
 	var errs []error
-	errs = append(errs, f.apply(c, dir, env)...)
+	errs = append(errs, f.apply(c, dir)...)
 	errs = append(errs, c.applyEnv(env)...)
 	c.derive()
 	if err := c.Validate(); err != nil {

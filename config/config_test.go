@@ -1,6 +1,7 @@
 package config
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -48,6 +49,39 @@ var secretValues = []string{
 	"url-secret-4d4d",
 }
 
+// TestMain makes the testdata secret files private, as they are in a real
+// deployment: a checkout gives them the umask's mode, which would add a
+// "readable by others" warning to every summary.
+func TestMain(m *testing.M) {
+	files, _ := filepath.Glob("testdata/*.password")
+	tokens, _ := filepath.Glob("testdata/*.token")
+	for _, f := range append(files, tokens...) {
+		if err := os.Chmod(f, 0o600); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+	}
+	os.Exit(m.Run())
+}
+
+// loadAll loads the file and resolves every secret, as check-config does.
+func loadAll(path string, env func(string) (string, bool)) (*Config, error) {
+	c, err := Load(path, env)
+	if err != nil {
+		return nil, err
+	}
+	return c, c.Resolve(context.Background(), nil)
+}
+
+// parseAll parses data and resolves every secret.
+func parseAll(data []byte, env func(string) (string, bool)) (*Config, error) {
+	c, err := Parse(data, env)
+	if err != nil {
+		return nil, err
+	}
+	return c, c.Resolve(context.Background(), nil)
+}
+
 func assertNoSecret(t *testing.T, what, text string) {
 	t.Helper()
 	for _, s := range append(secretValues, leakValues...) {
@@ -85,7 +119,7 @@ func TestLoadInvalid(t *testing.T) {
 	}
 	for _, file := range files {
 		t.Run(filepath.Base(file), func(t *testing.T) {
-			c, err := Load(file, envOf(nil))
+			c, err := loadAll(file, envOf(nil))
 			if err == nil {
 				t.Fatalf("Load succeeded, want an error; summary:\n%s", c.Summary())
 			}
@@ -105,7 +139,7 @@ func TestLoadValid(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(filepath.Base(tc.file), func(t *testing.T) {
-			c, err := Load(tc.file, envOf(tc.env))
+			c, err := loadAll(tc.file, envOf(tc.env))
 			if err != nil {
 				t.Fatalf("Load: %v", err)
 			}
@@ -120,7 +154,7 @@ func TestLoadValid(t *testing.T) {
 }
 
 func TestLoadMinimal(t *testing.T) {
-	c, err := Load("testdata/valid-minimal.yml", nil)
+	c, err := loadAll("testdata/valid-minimal.yml", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,7 +177,8 @@ func TestLoadMinimal(t *testing.T) {
 	// Compare the exported parts only; Secret prints <secret>, so compare
 	// revealed values explicitly.
 	got := *c
-	got.overrides, got.secretFrom, got.reported = nil, nil, nil
+	got.overrides, got.secretFrom, got.reported, got.secrets, got.env = nil, nil, nil, nil, nil
+	want.Probes = defaultProbes()
 	if g, w := fmt.Sprintf("%#v", got), fmt.Sprintf("%#v", want); g != w {
 		t.Errorf("config:\n got %s\nwant %s", g, w)
 	}
@@ -153,7 +188,7 @@ func TestLoadMinimal(t *testing.T) {
 }
 
 func TestLoadFull(t *testing.T) {
-	c, err := Load("testdata/valid-full.yml", envOf(fullEnv))
+	c, err := loadAll("testdata/valid-full.yml", envOf(fullEnv))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -213,7 +248,7 @@ datacenters:
 `
 
 func TestDefaults(t *testing.T) {
-	c, err := Parse([]byte(minimal+"slack: {app_token: xapp-1, bot_token: xoxb-1}\nhalts: {}\n"), nil)
+	c, err := parseAll([]byte(minimal+"slack: {app_token: xapp-1, bot_token: xoxb-1}\nhalts: {}\n"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -247,7 +282,7 @@ func TestDefaults(t *testing.T) {
 		})
 	}
 
-	c, err = Parse([]byte(minimal), nil)
+	c, err = parseAll([]byte(minimal), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -295,7 +330,7 @@ func TestEnvOverrides(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			c, err := Parse([]byte(minimal+tc.extra), envOf(tc.env))
+			c, err := parseAll([]byte(minimal+tc.extra), envOf(tc.env))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -335,11 +370,11 @@ func TestEnvOverrideErrors(t *testing.T) {
 		{"app token prefix, value hidden", map[string]string{"SIFT_SLACK_APP_TOKEN": "leaky-env-app-token-77", "SIFT_SLACK_BOT_TOKEN": "xoxb-1"},
 			`config: slack.app_token (from SIFT_SLACK_APP_TOKEN): does not start with "xapp-" (use the app-level token, xapp-…, from the app's Basic Information → App-Level Tokens, with connections:write)`},
 		{"only one token in env", map[string]string{"SIFT_SLACK_BOT_TOKEN": "xoxb-1"},
-			`config: slack.app_token: not set (set one of app_token, app_token_file or app_token_env, or export SIFT_SLACK_APP_TOKEN, to the app-level token, xapp-…, from the app's Basic Information → App-Level Tokens, with connections:write)`},
+			`config: slack.app_token: not set (set one of app_token, app_token_file, app_token_env or app_token_vault, or export SIFT_SLACK_APP_TOKEN, to the app-level token, xapp-…, from the app's Basic Information → App-Level Tokens, with connections:write)`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := Parse([]byte(minimal), envOf(tc.env))
+			_, err := parseAll([]byte(minimal), envOf(tc.env))
 			if err == nil {
 				t.Fatal("Parse succeeded, want an error")
 			}
@@ -381,7 +416,7 @@ func TestSecretsNeverInErrors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := Parse([]byte(tc.yaml), envOf(tc.env))
+			_, err := parseAll([]byte(tc.yaml), envOf(tc.env))
 			if err == nil {
 				t.Fatal("Parse succeeded, want an error")
 			}
@@ -392,7 +427,7 @@ func TestSecretsNeverInErrors(t *testing.T) {
 }
 
 func TestSecretNeverPrints(t *testing.T) {
-	c, err := Load("testdata/valid-full.yml", envOf(fullEnv))
+	c, err := loadAll("testdata/valid-full.yml", envOf(fullEnv))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -438,7 +473,7 @@ func TestSecretNeverPrints(t *testing.T) {
 }
 
 func TestErrorsWrap(t *testing.T) {
-	_, err := Parse([]byte(strings.Replace(minimal, "password: pw", "password_file: /nonexistent/sift/pw", 1)), nil)
+	_, err := parseAll([]byte(strings.Replace(minimal, "password: pw", "password_file: /nonexistent/sift/pw", 1)), nil)
 	if !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("error %v does not wrap fs.ErrNotExist", err)
 	}
@@ -465,7 +500,7 @@ func TestParseErrors(t *testing.T) {
 		{"webhooks without listener", minimal + "slack: {app_token: xapp-1, bot_token: xoxb-1}\nhalts: {channel: C0INC, alertmanager: {enabled: true}}\n",
 			"config: halts.listen: not set (alertmanager or pipeline is enabled: set halts.listen or metrics.listen, e.g. 127.0.0.1:9185)"},
 		{"empty secret file", strings.Replace(minimal, "password: pw", "password_file: testdata/empty.password", 1),
-			`config: masters[0].password_file: "testdata/empty.password" is empty (write the password into it)`},
+			`config: masters[0].password_file: "testdata/empty.password" is empty (write the secret into it)`},
 		{"unknown key in a merged mapping", "masters:\n  - <<: {eauth: pam, usrname: sift}\n    name: a\n",
 			`config: line 2: unknown key "usrname" in a mapping merged with <<: (check its spelling)`},
 		{"minion id too long", minimal + "    minions: [" + strings.Repeat("a", 256) + "]\n",
@@ -473,7 +508,7 @@ func TestParseErrors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := Parse([]byte(tc.yaml), nil)
+			_, err := parseAll([]byte(tc.yaml), nil)
 			if err == nil {
 				t.Fatal("Parse succeeded, want an error")
 			}
@@ -487,7 +522,7 @@ func TestParseErrors(t *testing.T) {
 func TestMergeKeys(t *testing.T) {
 	// Operators share master settings with YAML anchors and merge keys;
 	// the strict checks must not call "<<" an unknown key.
-	c, err := Parse([]byte(`
+	c, err := parseAll([]byte(`
 masters:
   - &common {name: salt-eu, url: "http://a:8000", eauth: pam, username: sift, password: pw}
   - <<: *common
@@ -523,7 +558,7 @@ func TestValidateBuiltInCode(t *testing.T) {
 }
 
 func TestLookups(t *testing.T) {
-	c, err := Load("testdata/valid-full.yml", envOf(fullEnv))
+	c, err := loadAll("testdata/valid-full.yml", envOf(fullEnv))
 	if err != nil {
 		t.Fatal(err)
 	}

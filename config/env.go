@@ -53,12 +53,19 @@ func (c *Config) applyEnv(env func(string) (string, bool)) []error {
 		*dst = d
 		c.overrides[key] = name
 	}
-	secret := func(name, key string, dst *Secret) {
-		if v, ok := lookup(env, name); ok {
-			*dst = Secret(v)
-			c.overrides[key] = name
-			c.secretFrom[key] = "env " + name + " (override)"
+	// A secret override is only noted here; it is read, like every
+	// secret, when a command resolves it, and it wins over the file's
+	// reference even when that names a file that does not exist.
+	secret := func(name, key string, field func(*Config) *Secret) {
+		if _, ok := lookup(env, name); !ok {
+			return
 		}
+		c.overrides[key] = name
+		if s := c.slot(key); s != nil {
+			s.ref.Override = name
+			return
+		}
+		c.addSecret(SecretRef{Key: key, Override: name}, field)
 	}
 
 	dur("SIFT_TRIAGE_TIMEOUT", "triage.timeout", &c.Triage.Timeout)
@@ -84,8 +91,8 @@ func (c *Config) applyEnv(env func(string) (string, bool)) []error {
 	}
 	if c.Slack != nil {
 		str("SIFT_SLACK_API_URL", "slack.api_url", &c.Slack.APIURL)
-		secret("SIFT_SLACK_APP_TOKEN", "slack.app_token", &c.Slack.AppToken)
-		secret("SIFT_SLACK_BOT_TOKEN", "slack.bot_token", &c.Slack.BotToken)
+		secret("SIFT_SLACK_APP_TOKEN", SlackAppTokenKey, func(c *Config) *Secret { return &c.Slack.AppToken })
+		secret("SIFT_SLACK_BOT_TOKEN", SlackBotTokenKey, func(c *Config) *Secret { return &c.Slack.BotToken })
 	}
 
 	str("SIFT_METRICS_LISTEN", "metrics.listen", &c.Metrics.Listen)
@@ -96,7 +103,8 @@ func (c *Config) applyEnv(env func(string) (string, bool)) []error {
 		if c.Masters[i].Name == "" {
 			continue
 		}
-		secret(MasterPasswordEnv(c.Masters[i].Name), fmt.Sprintf("masters[%d].password", i), &c.Masters[i].Password)
+		secret(MasterPasswordEnv(c.Masters[i].Name), fmt.Sprintf("masters[%d].password", i),
+			func(c *Config) *Secret { return &c.Masters[i].Password })
 	}
 	return errs
 }

@@ -29,18 +29,28 @@ type fileConfig struct {
 	Halts       *fileHalts       `yaml:"halts"`
 	Metrics     fileMetrics      `yaml:"metrics"`
 	Log         fileLog          `yaml:"log"`
+	Vault       *fileVault       `yaml:"vault"`
+	Probes      fileProbes       `yaml:"probes"`
+}
+
+// fileVaultRef is a *_vault reference: one field of a KV v2 secret.
+type fileVaultRef struct {
+	Mount string `yaml:"mount"`
+	Path  string `yaml:"path"`
+	Field string `yaml:"field"`
 }
 
 type fileMaster struct {
-	Name                  string `yaml:"name"`
-	URL                   string `yaml:"url"`
-	Eauth                 string `yaml:"eauth"`
-	Username              string `yaml:"username"`
-	Password              string `yaml:"password"`
-	PasswordFile          string `yaml:"password_file"`
-	PasswordEnv           string `yaml:"password_env"`
-	TLSCAFile             string `yaml:"tls_ca_file"`
-	TLSInsecureSkipVerify bool   `yaml:"tls_insecure_skip_verify"`
+	Name                  string        `yaml:"name"`
+	URL                   string        `yaml:"url"`
+	Eauth                 string        `yaml:"eauth"`
+	Username              string        `yaml:"username"`
+	Password              string        `yaml:"password"`
+	PasswordFile          string        `yaml:"password_file"`
+	PasswordEnv           string        `yaml:"password_env"`
+	PasswordVault         *fileVaultRef `yaml:"password_vault"`
+	TLSCAFile             string        `yaml:"tls_ca_file"`
+	TLSInsecureSkipVerify bool          `yaml:"tls_insecure_skip_verify"`
 }
 
 type fileDatacenter struct {
@@ -68,19 +78,21 @@ type fileLinks struct {
 }
 
 type fileSlack struct {
-	AppToken         string       `yaml:"app_token"`
-	AppTokenFile     string       `yaml:"app_token_file"`
-	AppTokenEnv      string       `yaml:"app_token_env"`
-	BotToken         string       `yaml:"bot_token"`
-	BotTokenFile     string       `yaml:"bot_token_file"`
-	BotTokenEnv      string       `yaml:"bot_token_env"`
-	APIURL           string       `yaml:"api_url"`
-	Commands         fileCommands `yaml:"commands"`
-	Channels         []string     `yaml:"channels"`
-	Authz            fileAuthz    `yaml:"authz"`
-	AuditLog         *string      `yaml:"audit_log"`
-	ShutdownGrace    string       `yaml:"shutdown_grace"`
-	ProgressInterval string       `yaml:"progress_interval"`
+	AppToken         string        `yaml:"app_token"`
+	AppTokenFile     string        `yaml:"app_token_file"`
+	AppTokenEnv      string        `yaml:"app_token_env"`
+	AppTokenVault    *fileVaultRef `yaml:"app_token_vault"`
+	BotToken         string        `yaml:"bot_token"`
+	BotTokenFile     string        `yaml:"bot_token_file"`
+	BotTokenEnv      string        `yaml:"bot_token_env"`
+	BotTokenVault    *fileVaultRef `yaml:"bot_token_vault"`
+	APIURL           string        `yaml:"api_url"`
+	Commands         fileCommands  `yaml:"commands"`
+	Channels         []string      `yaml:"channels"`
+	Authz            fileAuthz     `yaml:"authz"`
+	AuditLog         *string       `yaml:"audit_log"`
+	ShutdownGrace    string        `yaml:"shutdown_grace"`
+	ProgressInterval string        `yaml:"progress_interval"`
 }
 
 type fileCommands struct {
@@ -126,11 +138,12 @@ type fileAlertmanager struct {
 }
 
 type filePipeline struct {
-	Enabled    bool   `yaml:"enabled"`
-	Secret     string `yaml:"secret"`
-	SecretFile string `yaml:"secret_file"`
-	SecretEnv  string `yaml:"secret_env"`
-	MaxSkew    string `yaml:"max_skew"`
+	Enabled     bool          `yaml:"enabled"`
+	Secret      string        `yaml:"secret"`
+	SecretFile  string        `yaml:"secret_file"`
+	SecretEnv   string        `yaml:"secret_env"`
+	SecretVault *fileVaultRef `yaml:"secret_vault"`
+	MaxSkew     string        `yaml:"max_skew"`
 }
 
 type fileMetrics struct {
@@ -339,8 +352,9 @@ func join(path, key string) string {
 }
 
 // apply copies the file's settings over the defaults in c, converting
-// durations and resolving secrets; it returns every problem it met.
-func (f *fileConfig) apply(c *Config, dir string, env func(string) (string, bool)) []error {
+// durations and recording secret references (read later, by Resolve); it
+// returns every problem it met.
+func (f *fileConfig) apply(c *Config, dir string) []error {
 	var errs []error
 	dur := func(key, s string, dst *time.Duration) {
 		if s == "" {
@@ -354,17 +368,14 @@ func (f *fileConfig) apply(c *Config, dir string, env func(string) (string, bool
 		}
 		*dst = d
 	}
-	secret := func(key string, ref secretRef, dst *Secret) {
-		s, from, err := ref.resolve(key, dir, env)
+	secret := func(key string, fr fileRef, field func(*Config) *Secret) {
+		ref, err := fr.ref(key, dir)
 		if err != nil {
 			errs = append(errs, err)
 			c.reported[key] = true
-			return
+			ref = SecretRef{Key: key}
 		}
-		if from != "" {
-			*dst = s
-			c.secretFrom[key] = from
-		}
+		c.addSecret(ref, field)
 	}
 	path := func(p string) string {
 		if p != "" && dir != "" && !filepath.IsAbs(p) {
@@ -383,7 +394,8 @@ func (f *fileConfig) apply(c *Config, dir string, env func(string) (string, bool
 			TLSCAFile:             path(m.TLSCAFile),
 			TLSInsecureSkipVerify: m.TLSInsecureSkipVerify,
 		}
-		secret(key+".password", secretRef{m.Password, m.PasswordFile, m.PasswordEnv}, &cm.Password)
+		secret(key+".password", fileRef{m.Password, m.PasswordFile, m.PasswordEnv, m.PasswordVault},
+			func(c *Config) *Secret { return &c.Masters[i].Password })
 		c.Masters = append(c.Masters, cm)
 	}
 	for _, d := range f.Datacenters {
@@ -404,8 +416,10 @@ func (f *fileConfig) apply(c *Config, dir string, env func(string) (string, bool
 
 	if s := f.Slack; s != nil {
 		cs := defaultSlack()
-		secret("slack.app_token", secretRef{s.AppToken, s.AppTokenFile, s.AppTokenEnv}, &cs.AppToken)
-		secret("slack.bot_token", secretRef{s.BotToken, s.BotTokenFile, s.BotTokenEnv}, &cs.BotToken)
+		secret(SlackAppTokenKey, fileRef{s.AppToken, s.AppTokenFile, s.AppTokenEnv, s.AppTokenVault},
+			func(c *Config) *Secret { return &c.Slack.AppToken })
+		secret(SlackBotTokenKey, fileRef{s.BotToken, s.BotTokenFile, s.BotTokenEnv, s.BotTokenVault},
+			func(c *Config) *Secret { return &c.Slack.BotToken })
 		setString(&cs.APIURL, s.APIURL)
 		setString(&cs.Commands.Minion, s.Commands.Minion)
 		setString(&cs.Commands.Datacenter, s.Commands.Datacenter)
@@ -440,11 +454,13 @@ func (f *fileConfig) apply(c *Config, dir string, env func(string) (string, bool
 		setString(&ch.Alertmanager.ScopeLabel, h.Alertmanager.ScopeLabel)
 		setString(&ch.Alertmanager.ScopeKind, h.Alertmanager.ScopeKind)
 		ch.Pipeline.Enabled = h.Pipeline.Enabled
-		secret("halts.pipeline.secret", secretRef{h.Pipeline.Secret, h.Pipeline.SecretFile, h.Pipeline.SecretEnv}, &ch.Pipeline.Secret)
+		secret(PipelineSecretKey, fileRef{h.Pipeline.Secret, h.Pipeline.SecretFile, h.Pipeline.SecretEnv, h.Pipeline.SecretVault},
+			func(c *Config) *Secret { return &c.Halts.Pipeline.Secret })
 		dur("halts.pipeline.max_skew", h.Pipeline.MaxSkew, &ch.Pipeline.MaxSkew)
 		c.Halts = ch
 	}
 
+	errs = append(errs, f.applyVault(c, path, dur)...)
 	c.Metrics.Listen = f.Metrics.Listen
 	setString(&c.Log.Level, f.Log.Level)
 	setString(&c.Log.Format, f.Log.Format)

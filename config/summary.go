@@ -90,6 +90,27 @@ func (c *Config) Summary() string {
 			b.WriteString("  pipeline: off\n")
 		}
 	}
+	if v := c.Vault; v != nil {
+		b.WriteString("Vault:\n")
+		fmt.Fprintf(&b, "  address: %s\n", urlShown(v.Address))
+		if v.Namespace != "" {
+			fmt.Fprintf(&b, "  namespace: %s\n", v.Namespace)
+		}
+		if v.CAFile != "" {
+			fmt.Fprintf(&b, "  ca_file: %s\n", v.CAFile)
+		}
+		if v.ServerName != "" {
+			fmt.Fprintf(&b, "  server_name: %s\n", v.ServerName)
+		}
+		fmt.Fprintf(&b, "  auth: %s at auth/%s%s\n", v.Auth.Method, v.Auth.Mount, authShown(v.Auth))
+		fmt.Fprintf(&b, "  refresh_interval: %s\n  max_staleness: %s\n", v.RefreshInterval, v.MaxStaleness)
+	}
+	if p := c.Probes; p.Enabled() {
+		fmt.Fprintf(&b, "Probes:\n  allow: %s\n  timeout: %s\n  max_parallel: %d\n  cache_for: %s\n",
+			strings.Join(p.Allow, ", "), p.Timeout, p.MaxParallel, p.CacheFor)
+	} else {
+		b.WriteString("Probes: off (no probes.allow)\n")
+	}
 	if c.Metrics.Listen != "" {
 		fmt.Fprintf(&b, "Metrics:\n  listen: %s\n", c.Metrics.Listen)
 	}
@@ -106,12 +127,39 @@ func (c *Config) Summary() string {
 		b.WriteString(" (none in effect)")
 	}
 	b.WriteString("\n")
+	for _, w := range c.warnings {
+		fmt.Fprintf(&b, "Warning: %s\n", w)
+	}
 	return b.String()
 }
 
-// secretShown renders a secret as <secret> plus its origin, or "not set".
+// authShown lists the files and variables a Vault login reads.
+func authShown(a VaultAuth) string {
+	var parts []string
+	for _, kv := range []struct{ k, v string }{
+		{"token_file", a.TokenFile}, {"token_env", a.TokenEnv}, {"role_id", a.RoleID}, {"role_id_file", a.RoleIDFile},
+		{"secret_id_file", a.SecretIDFile}, {"role", a.Role}, {"jwt_file", a.JWTFile},
+	} {
+		if kv.v != "" {
+			parts = append(parts, kv.k+" "+kv.v)
+		}
+	}
+	if a.SecretIDWrapped {
+		parts = append(parts, "secret_id response-wrapped")
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return ", " + strings.Join(parts, ", ")
+}
+
+// secretShown renders a secret as <secret> plus its origin, the source it
+// will be read from when it was not read, or "not set".
 func (c *Config) secretShown(key string, s Secret) string {
 	if s == "" {
+		if ref, ok := c.SecretRef(key); ok {
+			return "<secret> (" + ref.Source() + ", not read)"
+		}
 		return "not set"
 	}
 	if from := c.secretFrom[key]; from != "" {

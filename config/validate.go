@@ -88,6 +88,8 @@ func (c *Config) Validate() error {
 	if c.Halts != nil {
 		c.validateHalts(p)
 	}
+	c.validateVault(p)
+	c.validateProbes(p)
 	if c.Metrics.Listen != "" {
 		if msg := checkListen(c.Metrics.Listen); msg != "" {
 			p.add("metrics.listen", "%s (write host:port, e.g. 127.0.0.1:9184, or leave it empty to turn metrics off)", msg)
@@ -145,8 +147,8 @@ func (c *Config) validateMasters(p *problems) {
 		if m.Username == "" {
 			p.add(key+".username", "not set (set the salt-api user Sift logs in as)")
 		}
-		if m.Password == "" {
-			fix := "set one of password, password_file or password_env"
+		if !c.secretSet(key+".password", m.Password) {
+			fix := "set one of password, password_file, password_env or password_vault"
 			if m.Name != "" {
 				fix += ", or export " + MasterPasswordEnv(m.Name)
 			}
@@ -257,25 +259,17 @@ func (c *Config) validateSlack(p *problems) {
 	s := c.Slack
 	const appFix = "the app-level token, xapp-…, from the app's Basic Information → App-Level Tokens, with connections:write"
 	const botFix = "the Bot User OAuth Token, xoxb-…, from the app's OAuth & Permissions page"
-	app, bot := s.AppToken.Reveal(), s.BotToken.Reveal()
 	// Only the well-known public prefixes are ever quoted, never the tokens.
-	switch {
-	case app == "":
-		p.add("slack.app_token", "not set (set one of app_token, app_token_file or app_token_env, or export SIFT_SLACK_APP_TOKEN, to %s)", appFix)
-	case strings.HasPrefix(app, "xoxb-"):
-		p.add("slack.app_token", "holds a bot token, xoxb-… (move it to slack.bot_token; slack.app_token takes %s)", appFix)
-	case !strings.HasPrefix(app, "xapp-"):
-		p.add("slack.app_token", "does not start with \"xapp-\" (use %s)", appFix)
+	// A token not yet read is checked when it is (ResolveSecret).
+	if !c.secretSet(SlackAppTokenKey, s.AppToken) {
+		p.add(SlackAppTokenKey, "not set (set one of app_token, app_token_file, app_token_env or app_token_vault, or export SIFT_SLACK_APP_TOKEN, to %s)", appFix)
+	} else if msg := valueProblem(SlackAppTokenKey, s.AppToken.Reveal()); s.AppToken != "" && msg != "" {
+		p.add(SlackAppTokenKey, "%s", msg)
 	}
-	switch {
-	case bot == "":
-		p.add("slack.bot_token", "not set (set one of bot_token, bot_token_file or bot_token_env, or export SIFT_SLACK_BOT_TOKEN, to %s)", botFix)
-	case strings.HasPrefix(bot, "xapp-"):
-		p.add("slack.bot_token", "holds an app-level token, xapp-… (move it to slack.app_token; slack.bot_token takes %s)", botFix)
-	case strings.HasPrefix(bot, "xoxp-"):
-		p.add("slack.bot_token", "holds a user token, xoxp-… (Sift acts as its bot user: use %s)", botFix)
-	case !strings.HasPrefix(bot, "xoxb-"):
-		p.add("slack.bot_token", "does not start with \"xoxb-\" (use %s)", botFix)
+	if !c.secretSet(SlackBotTokenKey, s.BotToken) {
+		p.add(SlackBotTokenKey, "not set (set one of bot_token, bot_token_file, bot_token_env or bot_token_vault, or export SIFT_SLACK_BOT_TOKEN, to %s)", botFix)
+	} else if msg := valueProblem(SlackBotTokenKey, s.BotToken.Reveal()); s.BotToken != "" && msg != "" {
+		p.add(SlackBotTokenKey, "%s", msg)
 	}
 	if !isHTTPURL(s.APIURL) || !strings.HasSuffix(s.APIURL, "/") {
 		p.add("slack.api_url", "%q is not an http or https URL ending in \"/\" (use https://slack.com/api/, or https://slack-gov.com/api/ for GovSlack)", s.APIURL)
@@ -390,8 +384,8 @@ func (c *Config) validateHalts(p *problems) {
 		}
 	}
 	if pl := h.Pipeline; pl.Enabled {
-		if pl.Secret == "" {
-			p.add("halts.pipeline.secret", "not set (pipeline is enabled: set one of secret, secret_file or secret_env to the HMAC secret shared with the pipeline)")
+		if !c.secretSet(PipelineSecretKey, pl.Secret) {
+			p.add(PipelineSecretKey, "not set (pipeline is enabled: set one of secret, secret_file, secret_env or secret_vault to the HMAC secret shared with the pipeline)")
 		}
 		positive(p, "halts.pipeline.max_skew", pl.MaxSkew, "5m")
 	}
