@@ -63,6 +63,10 @@ type Options struct {
 	// TeamID, BotUserID and AppID name the workspace, the bot user and the
 	// app; empty means the defaults.
 	TeamID, BotUserID, AppID string
+	// TriggerTTL, when set, is how long a trigger id opens a view (Slack:
+	// 3 s); 0 keeps them valid, once, for ever, so that a loaded test
+	// machine does not fail a test on time.
+	TriggerTTL time.Duration
 }
 
 // Call is one Web API request the fake received.
@@ -102,7 +106,10 @@ type Message struct {
 
 // Ephemeral is a message only one user saw.
 type Ephemeral struct {
-	Seq      int
+	Seq int
+	// TS is the message_ts Slack answered; an ephemeral message is in no
+	// channel's history.
+	TS       string
 	Channel  string
 	User     string
 	ThreadTS string
@@ -112,7 +119,9 @@ type Ephemeral struct {
 
 // File is a file shared by files.completeUploadExternal.
 type File struct {
-	Seq      int
+	Seq int
+	// TS is when the file was shared.
+	TS       string
 	ID       string
 	Name     string
 	Title    string
@@ -157,8 +166,12 @@ type Server struct {
 	conns    []*wsConn
 	sent     map[string]*sentEnvelope // envelope id → envelope
 	acks     []Ack
-	closed   bool
-	sockets  sync.WaitGroup
+	triggers map[string]*trigger
+	views    map[string]*openView
+	// viewOrder lists view ids in the order they were opened.
+	viewOrder []string
+	closed    bool
+	sockets   sync.WaitGroup
 }
 
 type fault struct {
@@ -451,7 +464,13 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 		answer(w, http.StatusOK, errAnswer(code))
 		return
 	}
-	res := s.method(method, call.Form)
+	var res map[string]any
+	if method == "views.open" {
+		// A JSON method: slack-go posts the view as a JSON body.
+		res = s.viewsOpen(call.JSON)
+	} else {
+		res = s.method(method, call.Form)
+	}
 	call.Status = http.StatusOK
 	if ok, _ := res["ok"].(bool); !ok {
 		call.Error, _ = res["error"].(string)

@@ -60,6 +60,8 @@ type Sent struct {
 	TS string
 	// ResponseURL is the slash command's response_url.
 	ResponseURL string
+	// TriggerID is the interaction's trigger, which opens a view once.
+	TriggerID string
 }
 
 // sentEnvelope is an envelope as delivered, kept for redelivery.
@@ -234,6 +236,7 @@ func (s *Server) receive(data []byte) {
 		a.Latency = now.Sub(a.Sent)
 	}
 	s.acks = append(s.acks, a)
+	s.closeSubmittedLocked(ack.EnvelopeID, ack.Payload)
 	s.notifyLocked()
 }
 
@@ -405,7 +408,7 @@ func (s *Server) SendSlashCommand(ctx context.Context, cmd SlashCommand) (Sent, 
 	respID := s.newIDLocked("R")
 	s.respURLs[respID] = cmd.ChannelID
 	responseURL := s.srv.URL + "/commands/" + respID
-	trigger := s.newIDLocked("TR")
+	trigger := s.newTriggerLocked(cmd.UserID)
 	s.sent[id] = &sentEnvelope{sent: map[int]time.Time{}, env: map[string]any{
 		"envelope_id": id,
 		"type":        "slash_commands",
@@ -422,7 +425,7 @@ func (s *Server) SendSlashCommand(ctx context.Context, cmd SlashCommand) (Sent, 
 		"accepts_response_payload": true,
 	}}
 	s.mu.Unlock()
-	return Sent{EnvelopeID: id, ResponseURL: responseURL}, s.deliver(ctx, id)
+	return Sent{EnvelopeID: id, ResponseURL: responseURL, TriggerID: trigger}, s.deliver(ctx, id)
 }
 
 // Post posts a user's message that does not mention the bot, such as the

@@ -191,12 +191,13 @@ func (s *Server) postEphemeral(form url.Values) map[string]any {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	ts := s.newTSLocked()
 	s.ephem = append(s.ephem, Ephemeral{
 		Seq: s.nextSeqLocked(), Channel: channel, User: form.Get("user"), ThreadTS: form.Get("thread_ts"),
-		Text: form.Get("text"), Blocks: rawOrNil(form.Get("blocks")),
+		Text: form.Get("text"), Blocks: rawOrNil(form.Get("blocks")), TS: ts,
 	})
 	s.notifyLocked()
-	return map[string]any{"ok": true, "message_ts": s.newTSLocked()}
+	return map[string]any{"ok": true, "message_ts": ts}
 }
 
 func (s *Server) getUploadURL(form url.Values) map[string]any {
@@ -244,7 +245,7 @@ func (s *Server) completeUpload(form url.Values) map[string]any {
 		delete(s.uploads, f.ID)
 		s.files = append(s.files, File{
 			Seq: s.nextSeqLocked(), ID: f.ID, Name: u.name, Title: f.Title,
-			Channel: channel, ThreadTS: threadTS, Content: u.content,
+			Channel: channel, ThreadTS: threadTS, Content: u.content, TS: s.newTSLocked(),
 		})
 		out = append(out, map[string]any{"id": f.ID, "title": f.Title})
 	}
