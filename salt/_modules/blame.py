@@ -286,12 +286,15 @@ def _analyse(store, opts):
 
     exact, prefixes = _relevant_paths(opts, record, states, errors)
     try:
-        commits, changes, rows = _blame_commits(opts, success.get("commit"), failed.get("commit"), exact, prefixes)
+        commits, changes, rows, window = _blame_commits(
+            opts, success.get("commit"), failed.get("commit"), exact, prefixes
+        )
     except _GitProblem as problem_:
         failure["result"] = False
         failure["message"] = str(problem_)
         return _answers(failure, states, errors)
     failure["commits"] = rows
+    failure["window"] = window
     failure["message"] = _MESSAGE.format(changes=changes, commits=commits, failures=looking_for)
     return _answers(failure, states, errors)
 
@@ -486,7 +489,17 @@ def _git(opts, args):
 
 
 def _blame_commits(opts, good, bad, exact, prefixes):
-    """Return (commits in the window, changes in the window, relevant rows newest first)."""
+    """
+    Return (commits in the window, changes in the window, relevant rows newest
+    first, window).
+
+    The window is ``forward`` when the failed job's commit descends from the
+    last success's, ``rollback`` when it is an ancestor of it (the codebase
+    went back), ``diverged`` when neither (another branch). Both sides of the
+    merge base are walked in one ``git log --left-right good...bad``: commits
+    only the failed job had are ``added``, commits only the success had are
+    ``removed``.
+    """
     repo = opts.get("codebase_dir")
     if not repo:
         raise _GitProblem("no git history: set blame_cache:codebase_dir to a checkout of the Salt codebase")
@@ -506,24 +519,36 @@ def _blame_commits(opts, good, bad, exact, prefixes):
         if probe.returncode != 0:
             raise _GitProblem("commit {} of the {} is not in the git history of {}".format(sha, label, repo))
     if good == bad:
-        return 0, 0, []
+        return 0, 0, [], "forward"
     out = _git(
         opts,
-        ["log", "--no-color", "--no-renames", "--name-only", "--format=%x1e%H%x1f%an%x1f%ae%x1f%ct", good + ".." + bad],
+        [
+            "log",
+            "--no-color",
+            "--no-renames",
+            "--name-only",
+            "--left-right",
+            "--format=%x1e%m%x1f%H%x1f%an%x1f%ae%x1f%ct",
+            good + "..." + bad,
+        ],
     )
     if out.returncode != 0:
         err = out.stderr.decode("utf-8", "replace").strip().splitlines()
-        raise _GitProblem("git log {}..{} failed: {}".format(good, bad, err[-1] if err else out.returncode))
+        raise _GitProblem("git log {}...{} failed: {}".format(good, bad, err[-1] if err else out.returncode))
     prefix = opts.get("path_prefix") or ""
     commits = changes = 0
+    sides = set()
     rows = []
     for chunk in out.stdout.decode("utf-8", "replace").split("\x1e")[1:]:
         lines = chunk.split("\n")
         fields = lines[0].split("\x1f")
-        if len(fields) != 4:
+        if len(fields) != 5 or fields[0] not in ("<", ">"):
             continue
         commits += 1
-        sha, name, email, ctime = fields
+        mark, sha, name, email, ctime = fields
+        # Left of good...bad is what only the last success had.
+        change = "removed" if mark == "<" else "added"
+        sides.add(change)
         try:
             when = datetime.datetime.fromtimestamp(int(ctime), datetime.timezone.utc)
             stamp = when.strftime("%Y-%m-%dT%H:%M:%S.000+00:00")
@@ -539,6 +564,13 @@ def _blame_commits(opts, good, bad, exact, prefixes):
                         "author_email": email,
                         "commit_datetime": stamp,
                         "path": prefix.rstrip("/") + "/" + path if prefix else path,
+                        "change": change,
                     }
                 )
-    return commits, changes, rows
+    if "removed" not in sides:
+        window = "forward"
+    elif "added" not in sides:
+        window = "rollback"
+    else:
+        window = "diverged"
+    return commits, changes, rows, window

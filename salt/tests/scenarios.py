@@ -173,7 +173,70 @@ def no_git_history(tmp):
     return minion
 
 
+JINJA_INDEX_SLS = WEBSERVER_SLS.replace("files/index.html\n", "files/index.html.j2\n")
+
+
+def rollback(tmp):
+    """
+    John points the index at a template he forgot to add; Carol adds it; the
+    minion succeeds at Carol's commit. Then the deploy goes back to John's
+    commit: git log success..failed is empty, and Carol's commit, which the
+    rollback took out, is the one that touched the missing template.
+    """
+    repo, first = base_codebase(tmp / "codebase")
+    johns = repo.commit(
+        "webserver: render index from a jinja template",
+        {"webserver/init.sls": JINJA_INDEX_SLS},
+        author=JOHN,
+        when="2026-11-26T10:00:00+00:00",
+    )
+    carols = repo.commit(
+        "webserver: add the index template",
+        {"webserver/files/index.html.j2": "<h1>{{ grains['id'] }}</h1>\n"},
+        author=CAROL,
+        when="2026-11-27T11:00:00+00:00",
+    )
+    minion = Minion(tmp, dict(CONFIG, codebase_dir=str(repo.path)))
+    minion.serve(carols, "2026.11.27-1")
+    minion.run(GOOD_JID, 0, RETURNS["highstate-good"]["return"])
+    minion.serve(johns, "2026.11.26-1")
+    failed = RETURNS["highstate-failed-state"]
+    minion.run(FAILED_JID, failed["retcode"], failed["return"])
+    return minion
+
+
+def diverged(tmp):
+    """
+    The minion succeeded on main, where Carol moved the index to a template
+    and added it; then it was served a hotfix branch cut before that, where
+    John points the index at the template without adding it.
+    """
+    repo, first = base_codebase(tmp / "codebase")
+    carols = repo.commit(
+        "webserver: index from a jinja template, with the template",
+        {"webserver/init.sls": JINJA_INDEX_SLS, "webserver/files/index.html.j2": "<h1>{{ grains['id'] }}</h1>\n"},
+        author=CAROL,
+        when="2026-11-26T10:00:00+00:00",
+    )
+    repo.git("checkout", "-q", "-b", "hotfix", first)
+    johns = repo.commit(
+        "webserver: hotfix: render index from a jinja template",
+        {"webserver/init.sls": JINJA_INDEX_SLS},
+        author=JOHN,
+        when="2026-11-27T12:00:00+00:00",
+    )
+    minion = Minion(tmp, dict(CONFIG, codebase_dir=str(repo.path)))
+    minion.serve(carols, "2026.11.26-1")
+    minion.run(GOOD_JID, 0, RETURNS["highstate-good"]["return"])
+    minion.serve(johns, "2026.11.27-hotfix")
+    failed = RETURNS["highstate-failed-state"]
+    minion.run(FAILED_JID, failed["retcode"], failed["return"])
+    return minion
+
+
 SCENARIOS = {
+    "rollback": rollback,
+    "diverged": diverged,
     "failed-state-commit": failed_state_commit,
     "compile-error-vault": compile_error_vault,
     "compile-error-jinja": compile_error_jinja,

@@ -387,3 +387,46 @@ def test_lost_index_is_rebuilt_from_file_heads(tmp_path, monkeypatch):
     monkeypatch.setattr(store, "read_job", lambda *a: reads.append(a[1]) or real(*a))
     assert minion.answer() == expected
     assert reads == [scenarios.FAILED_JID + ".json.gz"]  # only the failure is read in full
+
+
+def rows(blame):
+    return [(r["author_name"], r["path"], r["change"]) for r in blame["commits"]]
+
+
+def test_forward_window_marks_commits_added(tmp_path):
+    blame = failure(scenarios.failed_state_commit(tmp_path))
+    assert blame["window"] == "forward"
+    assert rows(blame) == [("John Doe", "/srv/salt/webserver/init.sls", "added")]
+
+
+def test_rollback_window_lists_the_commits_taken_out(tmp_path):
+    blame = failure(scenarios.rollback(tmp_path))
+    assert blame["result"] is True
+    assert blame["window"] == "rollback"
+    # success..failed is empty; the walk goes the other way.
+    assert rows(blame) == [("Carol Ops", "/srv/salt/webserver/files/index.html.j2", "removed")]
+    assert blame["message"] == "reviewed 1 change(s) over 1 commit(s) looking for 2 state failure(s)"
+    assert blame["failed_job"]["commit"] != blame["last_success_job"]["commit"]
+
+
+def test_diverged_window_walks_both_sides_of_the_merge_base(tmp_path):
+    blame = failure(scenarios.diverged(tmp_path))
+    assert blame["window"] == "diverged"
+    assert rows(blame) == [
+        ("John Doe", "/srv/salt/webserver/init.sls", "added"),
+        ("Carol Ops", "/srv/salt/webserver/files/index.html.j2", "removed"),
+        ("Carol Ops", "/srv/salt/webserver/init.sls", "removed"),
+    ]
+    assert blame["message"] == "reviewed 3 change(s) over 2 commit(s) looking for 2 state failure(s)"
+
+
+def test_same_commit_is_a_forward_window_with_no_commits(tmp_path):
+    blame = failure(scenarios.compile_error_vault(tmp_path))
+    assert blame["window"] == "forward"
+    assert blame["commits"] == []
+
+
+def test_no_window_without_a_git_walk(tmp_path):
+    blame = failure(scenarios.no_git_history(tmp_path))
+    assert blame["result"] is False
+    assert "window" not in blame
