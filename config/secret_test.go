@@ -294,7 +294,7 @@ func TestVaultConfigErrors(t *testing.T) {
 	}
 	vref := "password_vault: {path: sift/eu, field: password}"
 	tests := []struct{ name, yaml, want string }{
-		{"two sources", master("password_file: /x, " + vref) + vaultSection,
+		{"two sources", master("password_file: /x, "+vref) + vaultSection,
 			"config: masters[0].password: set by password_file and password_vault (keep exactly one of password, password_file, password_env, password_vault)"},
 		{"unknown key in a reference", master("password_vault: {path: sift/eu, feild: password}") + vaultSection,
 			`config: masters[0].password_vault.feild: unknown key on line 2 (did you mean "field"?)`},
