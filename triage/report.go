@@ -205,18 +205,12 @@ type Report struct {
 	Datacenters []DatacenterResult
 }
 
-// Reached reports whether at least one master answered the blame call. A
-// minion triage, or one over saved evidence, has no datacenter errors.
+// Reached reports whether at least one master answered: the outcome is not
+// failed. A datacenter that failed after some of its minions answered was
+// reached. A minion triage, or one over saved evidence, has no datacenter
+// errors.
 func (r *Report) Reached() bool {
-	if len(r.Datacenters) == 0 {
-		return true
-	}
-	for _, dc := range r.Datacenters {
-		if dc.Error == "" {
-			return true
-		}
-	}
-	return false
+	return OutcomeOf(r) != OutcomeFailed
 }
 
 // TopCause returns the highest-ranked cause, if any.

@@ -119,7 +119,7 @@ func TestGroupWithOneMasterDown(t *testing.T) {
 	if rep.Counts != want {
 		t.Errorf("counts = %+v\nwant     %+v", rep.Counts, want)
 	}
-	if rep.Headline != "commit e4a91b2 by John Doe explains 30 of 30 failing minions in 2 datacenters" {
+	if rep.Headline != "commit e4a91b2 by John Doe explains 30 of 30 failing minions in 2 datacenters; partial: 2 of 3 datacenters answered; lon03 failed: salt-uk connection refused" {
 		t.Errorf("headline = %q", rep.Headline)
 	}
 	var lon DatacenterResult
