@@ -17,7 +17,10 @@ const (
 	clusterSimilarity = 0.7
 	// clusterPrefix is how many leading tokens pick a template's leaf after
 	// its token count: Drain's tree depth less the root and length layers.
-	clusterPrefix = 2
+	// Drain uses two; one keeps a value that masking missed in the second
+	// token (a user name, "user alice is locked out") from splitting a
+	// failure, at the price of larger leaves.
+	clusterPrefix = 1
 	// clusterMaxChildren bounds a tree node's children; further templates
 	// go under the wildcard child, as in Drain.
 	clusterMaxChildren = 100
@@ -25,7 +28,7 @@ const (
 
 // ClusterTemplates groups templates (results of Mask) that differ only in a
 // few tokens, the way Drain mines log templates: a fixed-depth prefix tree
-// sends each template to a leaf by its token count and its first two tokens
+// sends each template to a leaf by its token count and its first token
 // (a token holding a placeholder goes to the wildcard branch), and within
 // the leaf it joins the most similar cluster when at least 70 % of their
 // tokens are equal position by position; otherwise it starts a cluster.
