@@ -18,7 +18,10 @@ const maxJSONMinionIDs = 50
 // a change in the domain types cannot silently change the document.
 
 type wireReport struct {
-	Scope       wireScope        `json:"scope"`
+	Scope wireScope `json:"scope"`
+	// Outcome is complete, partial, failed (no master answered) or
+	// stopped (Sift stopped before the triage finished).
+	Outcome     string           `json:"outcome"`
 	Headline    string           `json:"headline"`
 	StartedAt   string           `json:"started_at"`
 	DurationMS  int64            `json:"duration_ms"`
@@ -82,6 +85,9 @@ type wireDatacenter struct {
 	Counts     wireCounts `json:"counts"`
 	DurationMS int64      `json:"duration_ms"`
 	Error      string     `json:"error"`
+	// Notes say how the call went when the report must, e.g. that the
+	// master could not tell which minions were connected.
+	Notes []string `json:"notes"`
 }
 
 // JSON renders r as an indented JSON document with a trailing newline. Its
@@ -103,6 +109,7 @@ func JSON(r *triage.Report) ([]byte, error) {
 func toWire(r *triage.Report) wireReport {
 	w := wireReport{
 		Scope:       wireScope{Kind: string(r.Scope.Kind), Name: r.Scope.Name},
+		Outcome:     string(triage.OutcomeOf(r)),
 		Headline:    r.Headline,
 		StartedAt:   r.StartedAt.UTC().Format(time.RFC3339),
 		DurationMS:  r.Duration.Milliseconds(),
@@ -128,6 +135,7 @@ func toWire(r *triage.Report) wireReport {
 			Counts:     toWireCounts(dc.Counts),
 			DurationMS: dc.Duration.Milliseconds(),
 			Error:      dc.Error,
+			Notes:      nonNil(dc.Notes),
 		})
 	}
 	return w

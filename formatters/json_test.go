@@ -46,7 +46,7 @@ var countKeys = []string{"expected", "answered", "healthy", "failing", "no_jobs"
 // TestJSONShape pins the field names other tools parse.
 func TestJSONShape(t *testing.T) {
 	m, _ := decodeJSON(t, commitReport())
-	checkKeys(t, "report", m, "scope", "headline", "started_at", "duration_ms", "counts", "causes", "datacenters")
+	checkKeys(t, "report", m, "scope", "outcome", "headline", "started_at", "duration_ms", "counts", "causes", "datacenters")
 	scope := checkKeys(t, "scope", m["scope"], "kind", "name")
 	if scope["kind"] != "group" || scope["name"] != "eu-web" {
 		t.Errorf("scope = %v", scope)
@@ -75,10 +75,45 @@ func TestJSONShape(t *testing.T) {
 		"paths", "commit_url", "messages", "failed_states", "last_success", "first_failure")
 
 	dcs := m["datacenters"].([]any)
-	dc := checkKeys(t, "datacenter", dcs[0], "name", "master", "counts", "duration_ms", "error")
+	dc := checkKeys(t, "datacenter", dcs[0], "name", "master", "counts", "duration_ms", "error", "notes")
 	checkKeys(t, "datacenter counts", dc["counts"], countKeys...)
 	if dc["name"] != "ams01" || dc["master"] != "salt-eu" || dc["duration_ms"] != float64(38912) || dc["error"] != "" {
 		t.Errorf("datacenter = %v", dc)
+	}
+}
+
+// TestJSONOutcomeAndNotes checks that the report says how far the triage
+// got, derived from the datacenters for a report made without an outcome,
+// and carries each datacenter's notes.
+func TestJSONOutcomeAndNotes(t *testing.T) {
+	tests := []struct {
+		name string
+		r    *triage.Report
+		want string
+	}{
+		{"complete", commitReport(), "complete"},
+		{"partial, derived", partialGroupReport(), "partial"},
+		{"stopped", &triage.Report{Outcome: triage.OutcomeStopped, Datacenters: partialGroupReport().Datacenters}, "stopped"},
+		{"failed", &triage.Report{Outcome: triage.OutcomeFailed}, "failed"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			m, _ := decodeJSON(t, tc.r)
+			if m["outcome"] != tc.want {
+				t.Errorf("outcome = %v, want %s", m["outcome"], tc.want)
+			}
+		})
+	}
+	r := commitReport()
+	note := "presence not available on salt-eu: waited out Salt's timeout"
+	r.Datacenters[0].Notes = []string{note}
+	m, _ := decodeJSON(t, r)
+	dcs := m["datacenters"].([]any)
+	if notes := dcs[0].(map[string]any)["notes"].([]any); len(notes) != 1 || notes[0] != note {
+		t.Errorf("notes = %#v", notes)
+	}
+	if notes, ok := dcs[1].(map[string]any)["notes"].([]any); !ok || len(notes) != 0 {
+		t.Errorf("notes of a datacenter without any = %#v, want []", dcs[1].(map[string]any)["notes"])
 	}
 }
 
