@@ -80,6 +80,9 @@ type Progress struct {
 	Elapsed                           time.Duration
 	// Running names the datacenters still running.
 	Running []string
+	// Pending are the datacenters still running with how long each has
+	// been waited for; shown instead of Running when set.
+	Pending []triage.PendingDatacenter
 }
 
 // Slack renders r as a channel message and its thread. Every message stays
@@ -130,7 +133,9 @@ func SlackProgress(scope triage.Scope, p Progress, o SlackOptions) SlackMessage 
 	parts, plainParts = append(parts, elapsed), append(plainParts, elapsed)
 	what := inline(scope.String(), 300)
 	m.add(section(":hourglass_flowing_sand: Sift is triaging *"+what+"*…\n"+strings.Join(parts, " · ")), 0, 0)
-	if len(p.Running) > 0 {
+	if len(p.Pending) > 0 {
+		m.add(contextBlock(waitingText(p.Pending)), 0, 0)
+	} else if len(p.Running) > 0 {
 		m.add(contextBlock("Still running: "+codeList(p.Running, 10, 100)), 0, 0)
 	}
 	m.add(contextBlock(requestedBy(o)), 0, 0)
@@ -138,6 +143,26 @@ func SlackProgress(scope triage.Scope, p Progress, o SlackOptions) SlackMessage 
 		Text:   fallback("Sift is triaging " + what + ": " + strings.Join(plainParts, ", ")),
 		Blocks: m.blocks,
 	}
+}
+
+// waitingText names the datacenters a triage still waits for, and since
+// when, so that a hung master never looks like a dead bot.
+func waitingText(pending []triage.PendingDatacenter) string {
+	const shown = 10
+	parts := make([]string, 0, shown)
+	for _, d := range firstN(pending, shown) {
+		waited := d.Waiting.Round(time.Second)
+		since := fmt.Sprintf("%d s", int(waited/time.Second))
+		if waited >= time.Minute {
+			since = fmt.Sprintf("%d min %d s", int(waited/time.Minute), int(waited%time.Minute/time.Second))
+		}
+		parts = append(parts, fmt.Sprintf("%s (%s) for %s", inline(d.Name, 100), inline(d.Master, 100), since))
+	}
+	s := "Waiting for " + strings.Join(parts, ", ")
+	if n := len(pending) - shown; n > 0 {
+		s += fmt.Sprintf(" and %s more", thousands(n))
+	}
+	return s
 }
 
 // SlackError renders the message that replaces the summary when a triage
