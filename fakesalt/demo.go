@@ -58,8 +58,11 @@ func (f *Fleet) Master(name string) *Master {
 //     found) on most web minions of ams01 and fra02;
 //   - the Vault server https://vault.example.com:8200 is down: the web
 //     minions of lon03 fail to compile;
-//   - a handful of minions never answer, the app minions fra02-029…040 lack
-//     the blame module, one lon03 minion has no git history, iad04 is healthy.
+//   - a handful of minions never answer: most are disconnected from their
+//     master (stopped, their host down), which says so at once; web-ams01-076
+//     is connected but hung, and is waited for until Salt's timeout;
+//   - the app minions fra02-029…040 lack the blame module, one lon03 minion
+//     has no git history, iad04 is healthy.
 //
 // Minions answer an asynchronous job 0.2 to 1.5 s after it starts, so that
 // progress shows. Each call returns a fresh fleet.
@@ -83,7 +86,7 @@ func DemoFleet() *Fleet {
 		}
 	}
 	healthy := func(int) *Minion { return &Minion{Answer: Healthy()} }
-	unreachable := &Minion{Unreachable: true}
+	disconnected := &Minion{Disconnected: true}
 
 	ams01Job := Job{JID: "20251022100016123456", Time: time.Date(2025, 10, 22, 10, 0, 16, 0, time.UTC)}
 	add(eu, "ams01", "web", 80, func(i int) *Minion {
@@ -93,9 +96,11 @@ func DemoFleet() *Fleet {
 			st.RunNum = 5200 + rng.IntN(40)
 			st.Duration = 300 + float64(rng.IntN(150000))/1000
 			return &Minion{Answer: FailedState(Failure{States: []State{st}, FailedJob: ams01Job})}
-		case i <= 76:
-			u := *unreachable
+		case i <= 75:
+			u := *disconnected
 			return &u
+		case i == 76:
+			return &Minion{Unreachable: true}
 		}
 		return &Minion{Answer: Healthy()}
 	})
@@ -122,7 +127,7 @@ func DemoFleet() *Fleet {
 			svc.RunNum = st.RunNum + 1
 			return &Minion{Answer: FailedState(Failure{States: []State{st, svc}, FailedJob: fra02Job})}
 		case i <= 60:
-			u := *unreachable
+			u := *disconnected
 			return &u
 		}
 		return &Minion{Answer: Healthy()}
@@ -142,7 +147,7 @@ func DemoFleet() *Fleet {
 			ce.Time = lon03Job.Time.Add(time.Duration(rng.IntN(60_000)) * time.Millisecond)
 			return &Minion{Answer: CompileError(Failure{CompileErrors: []CompileErr{ce}, FailedJob: lon03Job})}
 		case i <= 46:
-			u := *unreachable
+			u := *disconnected
 			return &u
 		case i == 47:
 			return &Minion{Answer: BlameFailed("no git history of the Salt codebase: set blame.git_dir to a checkout or a mirror")}

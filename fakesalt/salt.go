@@ -40,6 +40,8 @@ type job struct {
 	user    string
 	minions []string // expected: matched minions with a key
 	answers map[string]json.RawMessage
+	// results are the minions' entries of info[0].Result, encoded once.
+	results map[string][]byte
 	delays  map[string]time.Duration
 	silent  map[string]bool
 }
@@ -57,11 +59,10 @@ func (s *Server) run(w http.ResponseWriter, r *http.Request) {
 		chunks = []chunk{one}
 	}
 	s.mu.Lock()
-	for _, c := range chunks {
-		s.counts["client "+c.Client]++
-	}
 	disabled := s.master.DisabledClients
 	malformedMode := s.master.Malformed
+	runnerRefused, runnerDelay := s.master.RunnerRefused, s.master.RunnerDelay
+	user := s.master.Username
 	s.mu.Unlock()
 
 	results := make([]any, 0, len(chunks))
@@ -81,6 +82,13 @@ func (s *Server) run(w http.ResponseWriter, r *http.Request) {
 		case "local_async":
 			res = s.localAsync(c)
 		case "runner":
+			if runnerRefused {
+				replyHTML(w, http.StatusUnauthorized, pageRunnerRefused(user))
+				return
+			}
+			if !wait(r, runnerDelay) {
+				return
+			}
 			res = s.runner(c)
 		}
 		results = append(results, res)
@@ -125,7 +133,7 @@ func (s *Server) resolve(c chunk) target {
 // newJID returns a 20-digit jid (UTC time to the microsecond), unique on
 // this master; s.mu must be held.
 func (s *Server) newJID() (string, time.Time) {
-	now := time.Now().UTC().Truncate(time.Microsecond)
+	now := s.now().UTC().Truncate(time.Microsecond)
 	if !now.After(s.lastJob) {
 		now = s.lastJob.Add(time.Microsecond)
 	}
@@ -151,32 +159,25 @@ func (s *Server) local(r *http.Request, c chunk) any {
 		answer json.RawMessage
 	}
 	var ps []pending
-	wait := time.Duration(0)
+	longest := time.Duration(0)
 	for _, m := range t.matched {
-		p := pending{id: m.ID, delay: m.Delay, silent: m.Unreachable}
+		p := pending{id: m.ID, delay: m.Delay, silent: m.Unreachable || m.Disconnected}
 		if s.master.TimeScale > 0 && m.Delay > limit {
 			p.silent = true
 		}
 		if p.silent {
 			if s.master.TimeScale > 0 {
-				wait = max(wait, limit)
+				longest = max(longest, limit)
 			}
 		} else {
 			p.answer = m.answer(c.Fun, c.Arg)
-			wait = max(wait, m.Delay)
+			longest = max(longest, m.Delay)
 		}
 		ps = append(ps, p)
 	}
 	s.mu.Unlock()
 
-	if wait > 0 {
-		timer := time.NewTimer(wait)
-		select {
-		case <-timer.C:
-		case <-r.Context().Done():
-			timer.Stop()
-		}
-	}
+	wait(r, longest)
 	out := object{}
 	for _, p := range ps {
 		switch {
@@ -205,17 +206,44 @@ func (s *Server) localAsync(c chunk) any {
 	}
 	jid, start := s.newJID()
 	j := &job{jid: jid, start: start, c: c, user: s.master.Username,
-		answers: map[string]json.RawMessage{}, delays: map[string]time.Duration{}, silent: map[string]bool{}}
+		answers: map[string]json.RawMessage{}, results: map[string][]byte{},
+		delays: map[string]time.Duration{}, silent: map[string]bool{}}
+	multi := isList(c.Fun)
 	for _, m := range t.matched {
 		j.minions = append(j.minions, m.ID)
 		j.delays[m.ID] = m.Delay
-		j.silent[m.ID] = m.Unreachable
-		if !m.Unreachable {
-			j.answers[m.ID] = m.answer(c.Fun, c.Arg)
+		j.silent[m.ID] = m.Unreachable || m.Disconnected
+		if j.silent[m.ID] {
+			continue
 		}
+		ans := m.answer(c.Fun, c.Arg)
+		j.answers[m.ID] = ans
+		var rc, success any = 0, true
+		if multi {
+			// A multi-function job's cached result has an empty retcode and
+			// a success per function.
+			rc, success = object{}, successes(c.Fun, ans)
+		}
+		j.results[m.ID] = mustPyJSON(object{{"return", ans}, {"retcode", rc}, {"success", success}})
 	}
 	s.jobs[jid] = j
 	return object{{"jid", jid}, {"minions", j.minions}}
+}
+
+// wait waits d, or until the client gives up; it reports whether the
+// client still waits for the answer.
+func wait(r *http.Request, d time.Duration) bool {
+	if d <= 0 {
+		return true
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+		return true
+	case <-r.Context().Done():
+		return false
+	}
 }
 
 // runner answers the few runner functions Sift might call.
@@ -239,20 +267,32 @@ func (s *Server) runner(c chunk) any {
 		for _, m := range s.master.Minions {
 			switch {
 			case m.NotAccepted:
-			case m.Unreachable:
+			case m.Unreachable || m.Disconnected:
 				down = append(down, m.ID)
 			default:
 				up = append(up, m.ID)
 			}
 		}
 		return object{{"up", up}, {"down", down}}
+	case "manage.present", "manage.alived", "manage.not_present", "manage.list_not_state":
+		// Presence reads connections, not answers: a hung minion is present.
+		want := fun == "manage.present" || fun == "manage.alived"
+		ids := []string{}
+		for _, m := range s.master.Minions {
+			connected := !m.Disconnected && !s.master.NoMinionDataCache
+			if !m.NotAccepted && connected == want {
+				ids = append(ids, m.ID)
+			}
+		}
+		slices.Sort(ids)
+		return ids
 	case "jobs.lookup_jid":
 		j, ok := s.jobs[c.JID]
 		if !ok {
 			return object{}
 		}
 		out := object{}
-		for _, id := range j.back(time.Now()) {
+		for _, id := range j.back(s.now()) {
 			out = append(out, field{id, j.answers[id]})
 		}
 		return out
@@ -300,24 +340,45 @@ func (s *Server) serveJobs(w http.ResponseWriter, r *http.Request) {
 		})
 		return
 	}
-	multi := isList(j.c.Fun)
-	result, returns := object{}, object{}
-	for _, id := range j.back(time.Now()) {
-		ans := j.answers[id]
-		var rc, success any = 0, true
-		if multi {
-			// A multi-function job's cached result has an empty retcode and
-			// a success per function.
-			rc, success = object{}, successes(j.c.Fun, ans)
-		}
-		result = append(result, field{id, object{{"return", ans}, {"retcode", rc}, {"success", success}}})
-		returns = append(returns, field{id, ans})
-	}
+	reply(w, http.StatusOK, "application/json", j.document(s.now()))
+}
+
+// document is GET /jobs/<jid>'s answer at now. The answers are written
+// from their encoding at the job's start: a job of thousands of minions
+// is polled many times.
+func (j *job) document(now time.Time) []byte {
+	back := j.back(now)
 	minions := slices.Clone(j.minions)
 	slices.Sort(minions)
 	info := append(object{{"jid", j.jid}}, j.description()...)
-	info = append(info, field{"Minions", minions}, field{"StartTime", j.startTime()}, field{"Result", result})
-	replyJSON(w, object{{"info", []any{info}}, {"return", []any{returns}}})
+	info = append(info, field{"Minions", minions}, field{"StartTime", j.startTime()})
+	head := mustPyJSON(info)
+	size := len(head) + 64
+	for _, id := range back {
+		size += 2*len(id) + len(j.results[id]) + len(j.answers[id]) + 16
+	}
+	b := make([]byte, 0, size)
+	b = append(b, `{"info": [`...)
+	b = append(b, head[:len(head)-1]...)
+	b = append(b, `, "Result": {`...)
+	for i, id := range back {
+		if i > 0 {
+			b = append(b, ", "...)
+		}
+		b = append(b, mustPyJSON(id)...)
+		b = append(b, ": "...)
+		b = append(b, j.results[id]...)
+	}
+	b = append(b, `}}], "return": [{`...)
+	for i, id := range back {
+		if i > 0 {
+			b = append(b, ", "...)
+		}
+		b = append(b, mustPyJSON(id)...)
+		b = append(b, ": "...)
+		b = append(b, j.answers[id]...)
+	}
+	return append(b, "}]}"...)
 }
 
 // description is the job's entry in the master's job list.

@@ -3,6 +3,7 @@ package fakesalt
 import (
 	"embed"
 	"fmt"
+	"html"
 	"strings"
 )
 
@@ -79,3 +80,12 @@ func PageInternalError() string { return string(pageInternalError()) }
 
 // PageGatewayTimeout is the 504 page of a runner call past its timeout.
 func PageGatewayTimeout() string { return string(samplePage("22-runner-sync-timeout.html")) }
+
+// pageRunnerRefused is the 401 page of a runner call by a user whose
+// external_auth grants no runner (captured for user sift-norunner).
+func pageRunnerRefused(user string) []byte {
+	return []byte(strings.Replace(string(samplePage("56-runner-not-permitted.html")), "user sift-norunner.", "user "+html.EscapeString(user)+".", 1))
+}
+
+// PageRunnerRefused is the 401 page of a runner call the user may not make.
+func PageRunnerRefused(user string) string { return string(pageRunnerRefused(user)) }

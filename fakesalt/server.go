@@ -6,6 +6,7 @@
 package fakesalt
 
 import (
+	"bytes"
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/hex"
@@ -42,6 +43,17 @@ type Master struct {
 	Down bool
 	// Malformed makes POST / and GET /jobs answer 200 with broken JSON.
 	Malformed bool
+	// RunnerRefused is a user whose external_auth grants no runner (only
+	// @jobs, as in sample 55): runner calls answer Salt's 401 page (sample
+	// 56) while local, local_async and GET /jobs work.
+	RunnerRefused bool
+	// NoMinionDataCache is a master with minion_data_cache off: it cannot
+	// tell connected minions, so manage.present lists none and
+	// manage.not_present every accepted minion.
+	NoMinionDataCache bool
+	// RunnerDelay is how long a runner call takes: a real master starts a
+	// runner process for each, 0.5 to 1 s.
+	RunnerDelay time.Duration
 	// TimeScale scales the timeout and gather_job_timeout of a synchronous
 	// local call, for the minions that make it wait: 0 answers them false at
 	// once; 0.01 turns Salt's 5 s + 10 s into 150 ms.
@@ -62,9 +74,14 @@ type Minion struct {
 	Answer json.RawMessage
 	// Delay is how long after a job starts the minion answers.
 	Delay time.Duration
-	// Unreachable is a minion with an accepted key that never answers: absent
-	// from a job's results, false in a synchronous call.
+	// Unreachable is a minion with an accepted key, connected to the
+	// master, that never answers (hung): absent from a job's results, false
+	// in a synchronous call, listed by manage.present.
 	Unreachable bool
+	// Disconnected is a minion with an accepted key that is not connected to
+	// the master (stopped, or its host down): it never answers, and
+	// manage.not_present lists it.
+	Disconnected bool
 	// NotAccepted is a minion id with no accepted key: a list target naming it
 	// answers Salt's "Minion did not return. [No response]" string, and no
 	// other target matches it.
@@ -77,11 +94,32 @@ type Fault struct {
 	// exact, "/jobs/" (any other path ending in a slash) is a prefix; empty
 	// applies to any request.
 	Path string
-	// Status and Body are the answer; a body starting with "<" is sent as
-	// HTML, anything else as JSON.
+	// Client, when set, restricts the fault to POST / calls of that client
+	// ("local", "local_async", "runner").
+	Client string
+	// Kind is how the answer breaks; FaultAnswer when zero.
+	Kind FaultKind
+	// Status and Body are the answer of a FaultAnswer; a body starting with
+	// "<" is sent as HTML, anything else as JSON.
 	Status int
 	Body   string
 }
+
+// FaultKind is how a faulty answer breaks.
+type FaultKind int
+
+// The ways an answer breaks.
+const (
+	// FaultAnswer answers Status and Body instead of the real answer.
+	FaultAnswer FaultKind = iota
+	// FaultTruncate sends the real answer's status, headers and
+	// Content-Length, then half of its body, and closes the connection.
+	FaultTruncate
+	// FaultReset resets the connection without answering.
+	FaultReset
+	// FaultStall answers nothing until the client gives up.
+	FaultStall
+)
 
 // Server is a running fake salt-api.
 type Server struct {
@@ -94,6 +132,9 @@ type Server struct {
 	lastJob time.Time
 	faults  []Fault
 	counts  map[string]int
+	now     func() time.Time
+	// stop ends the answers that stall, when the server closes.
+	stop chan struct{}
 }
 
 // NewServer starts a fake salt-api for m on 127.0.0.1 (plain HTTP).
@@ -112,7 +153,16 @@ func NewTLSServer(m *Master) *Server {
 }
 
 func newServer(m *Master) *Server {
-	return &Server{master: m, tokens: map[string]time.Time{}, jobs: map[string]*job{}, counts: map[string]int{}}
+	return &Server{master: m, tokens: map[string]time.Time{}, jobs: map[string]*job{}, counts: map[string]int{}, now: time.Now, stop: make(chan struct{})}
+}
+
+// UseClock makes the master read its time from now: when jobs start, when
+// minions answer them, when tokens expire. A synchronous call still waits
+// on the wall clock.
+func (s *Server) UseClock(now func() time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.now = now
 }
 
 // URL is the base URL of the fake salt-api.
@@ -123,7 +173,16 @@ func (s *Server) URL() string { return s.srv.URL }
 func (s *Server) Certificate() *x509.Certificate { return s.srv.Certificate() }
 
 // Close stops the server; later requests are refused connections.
-func (s *Server) Close() { s.srv.Close() }
+func (s *Server) Close() {
+	s.mu.Lock()
+	select {
+	case <-s.stop:
+	default:
+		close(s.stop)
+	}
+	s.mu.Unlock()
+	s.srv.Close()
+}
 
 // Update changes the master while the server runs.
 func (s *Server) Update(change func(m *Master)) {
@@ -146,7 +205,7 @@ func (s *Server) Inject(f Fault) {
 func (s *Server) ExpireTokens() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	now := time.Now()
+	now := s.now()
 	for t := range s.tokens {
 		s.tokens[t] = now
 	}
@@ -172,6 +231,12 @@ func (s *Server) count(key string) int {
 
 // ServeHTTP routes salt-api's endpoints.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	var clients []string
+	if r.URL.Path == "/" && r.Method == http.MethodPost {
+		body, _ := io.ReadAll(io.LimitReader(r.Body, maxRequest))
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		clients = lowstateClients(body)
+	}
 	s.mu.Lock()
 	s.counts["all"]++
 	switch {
@@ -180,11 +245,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case strings.HasPrefix(r.URL.Path, "/jobs/"):
 		s.counts["jobs"]++
 	}
-	fault, faulted := s.takeFault(r.URL.Path)
+	for _, c := range clients {
+		s.counts["client "+c]++
+	}
+	fault, faulted := s.takeFault(r.URL.Path, clients)
 	down := s.master.Down
 	s.mu.Unlock()
 
 	switch {
+	case faulted && fault.Kind != FaultAnswer:
+		s.breakAnswer(w, r, fault.Kind)
 	case faulted:
 		ct := "application/json"
 		if strings.HasPrefix(strings.TrimSpace(fault.Body), "<") {
@@ -193,6 +263,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		reply(w, fault.Status, ct, []byte(fault.Body))
 	case down:
 		replyHTML(w, http.StatusInternalServerError, pageInternalError())
+	default:
+		s.serve(w, r)
+	}
+}
+
+// serve answers a request as the master would.
+func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	switch {
 	case r.URL.Path == "/login" && r.Method == http.MethodPost:
 		s.login(w, r)
 	case r.URL.Path == "/" && r.Method == http.MethodPost:
@@ -212,12 +290,35 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// takeFault pops the first queued fault for path; s.mu must be held.
-func (s *Server) takeFault(path string) (Fault, bool) {
+// maxRequest bounds the body of a request the fake reads.
+const maxRequest = 16 << 20
+
+// lowstateClients lists the clients of a POST / body.
+func lowstateClients(body []byte) []string {
+	var chunks []struct {
+		Client string `json:"client"`
+	}
+	if json.Unmarshal(body, &chunks) != nil {
+		var one struct {
+			Client string `json:"client"`
+		}
+		_ = json.Unmarshal(body, &one)
+		return []string{one.Client}
+	}
+	out := make([]string, 0, len(chunks))
+	for _, c := range chunks {
+		out = append(out, c.Client)
+	}
+	return out
+}
+
+// takeFault pops the first queued fault for path and clients; s.mu must
+// be held.
+func (s *Server) takeFault(path string, clients []string) (Fault, bool) {
 	for i, f := range s.faults {
 		match := f.Path == "" || path == f.Path ||
 			(len(f.Path) > 1 && strings.HasSuffix(f.Path, "/") && strings.HasPrefix(path, f.Path))
-		if match {
+		if match && (f.Client == "" || slices.Contains(clients, f.Client)) {
 			s.faults = slices.Delete(s.faults, i, i+1)
 			return f, true
 		}
@@ -244,12 +345,16 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		replyHTML(w, http.StatusUnauthorized, samplePage("03-login-bad-password.html"))
 		return
 	}
+	perms := []string{".*", "@jobs", "@runner"}
+	if m.RunnerRefused {
+		perms = []string{".*", "@jobs"}
+	}
 	ttl := m.TokenTTL
 	if ttl <= 0 {
 		ttl = DefaultTokenTTL
 	}
 	token := newToken()
-	start := time.Now()
+	start := s.now()
 	s.tokens[token] = start.Add(ttl)
 	s.mu.Unlock()
 
@@ -260,7 +365,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		{"start", unix(start)},
 		{"user", creds.Username},
 		{"eauth", creds.Eauth},
-		{"perms", []string{".*", "@jobs", "@runner"}},
+		{"perms", perms},
 	}}}}
 	w.Header().Set("X-Auth-Token", token)
 	replyJSON(w, ans)
@@ -278,12 +383,13 @@ func (s *Server) authorized(w http.ResponseWriter, r *http.Request) bool {
 	token := r.Header.Get("X-Auth-Token")
 	s.mu.Lock()
 	expiry, known := s.tokens[token]
+	now := s.now()
 	s.mu.Unlock()
 	switch {
 	case !known:
 		replyHTML(w, http.StatusUnauthorized, samplePage("04-no-token.html"))
 		return false
-	case !time.Now().Before(expiry):
+	case !now.Before(expiry):
 		replyHTML(w, http.StatusUnauthorized, samplePage("07-expired-token.html"))
 		return false
 	}

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -23,11 +24,6 @@ var _ triage.Blamer = (*Client)(nil)
 // ErrUnknownJob is salt-api not knowing a job it just started: the master's
 // job cache lost it (a restart with an in-memory cache, a cleanup).
 var ErrUnknownJob = errors.New("unknown job")
-
-// maxPollFailures is how many polls of a job in a row may fail (salt-api
-// restarting, a proxy's 502) before the job is given up. A GET starts
-// nothing, so asking again is safe.
-const maxPollFailures = 3
 
 // lowstate is one call in salt-api's POST / body.
 type lowstate struct {
@@ -50,8 +46,10 @@ type returnAnswer struct {
 //
 // A list of minions is one synchronous local call; an expression is a
 // local_async job polled until every expected minion answered or Salt's
-// timeouts passed. Minions that never answer are not delivered: the domain
-// counts them unreachable.
+// timeouts passed. Either way the master is asked which minions are
+// connected: those it lists as not connected are handed to sink as absent
+// and not waited for. Minions that never answer are not delivered: the
+// domain counts them unreachable.
 func (c *Client) Blame(ctx context.Context, t triage.Target, sink triage.Sink) error {
 	if t.Master != "" && t.Master != c.cfg.Name {
 		return fmt.Errorf("salt-api %s: target is for master %q", c.cfg.Name, t.Master)
@@ -71,7 +69,9 @@ func (c *Client) Blame(ctx context.Context, t triage.Target, sink triage.Sink) e
 	return err
 }
 
-// blameList asks the listed minions, synchronously.
+// blameList asks the listed minions, synchronously, after asking the
+// master which of them it can reach: an id it lists as not connected, or
+// does not list at all (no accepted key), is not asked.
 func (c *Client) blameList(ctx context.Context, minions []string, sink triage.Sink) error {
 	// The ids were validated where they were typed; checking again here keeps
 	// a glob or a comma from reaching Salt whatever the caller did.
@@ -84,11 +84,49 @@ func (c *Client) blameList(ctx context.Context, minions []string, sink triage.Si
 			ids = append(ids, id)
 		}
 	}
+	// A master that refuses the login refuses everything: say so once.
+	if _, err := c.tokenFor(ctx, ""); err != nil {
+		return err
+	}
+	sink.Expected(ids)
+	p := c.askPresence(ctx)
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if p.problem != "" {
+		sink.Note(p.problem)
+	}
+	var ask, notConnected, notMinion []string
+	for _, id := range ids {
+		switch {
+		case !p.listed || p.connected[id]:
+			ask = append(ask, id)
+		case p.notConnected[id]:
+			if p.known() {
+				notConnected = append(notConnected, id)
+			} else {
+				ask = append(ask, id)
+			}
+		default:
+			notMinion = append(notMinion, id)
+		}
+	}
+	if notConnected != nil {
+		sink.Absent(notConnected, triage.NotConnected)
+	}
+	if notMinion != nil {
+		sink.Absent(notMinion, triage.NotAMinion)
+	}
+	log := c.log.WithFields(logrus.Fields{"client": "local", "asked": len(ask), "not_connected": len(notConnected), "not_a_minion": len(notMinion)})
+	if len(ask) == 0 {
+		log.Debug("no minion to ask")
+		return nil
+	}
 	// salt-api waits timeout + gather_job_timeout for silent minions; the
 	// margin covers the master's own work.
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout+c.cfg.GatherJobTimeout+callMargin)
 	defer cancel()
-	ex := exchange{method: http.MethodPost, path: "/", endpoint: "local", body: []lowstate{c.lowstate("local", ids, "list")}}
+	ex := exchange{method: http.MethodPost, path: "/", endpoint: "local", body: []lowstate{c.lowstate("local", ask, "list")}}
 	var ans returnAnswer
 	if err := c.call(ctx, ex, &ans); err != nil {
 		return err
@@ -97,12 +135,26 @@ func (c *Client) blameList(ctx context.Context, minions []string, sink triage.Si
 	if err != nil {
 		return err
 	}
-	c.log.WithFields(logrus.Fields{"client": "local", "asked": len(ids), "answered": len(returns)}).Debug("blame call answered")
-	sink.Expected(ids)
+	log.WithField("answered", len(returns)).Debug("blame call answered")
 	for _, id := range sortedKeys(returns) {
-		sink.Answer(triage.MinionAnswer{ID: id, Raw: unwrapFullReturn(returns[id])})
+		raw := unwrapFullReturn(returns[id])
+		if noResponse(raw) {
+			// What a list target answers for an id with no accepted key.
+			sink.Absent([]string{id}, triage.NotAMinion)
+			continue
+		}
+		sink.Answer(triage.MinionAnswer{ID: id, Raw: raw})
 	}
 	return nil
+}
+
+// noResponse reports whether raw is the string Salt answers, in a
+// synchronous call, for a listed id that has no accepted key ("Minion did
+// not return. [No response]…"). A known minion that does not answer is
+// false instead.
+func noResponse(raw json.RawMessage) bool {
+	const prefix = `"Minion did not return. [No response]`
+	return bytes.HasPrefix(bytes.TrimSpace(raw), []byte(prefix))
 }
 
 // firstReturn reads the per-minion map of a POST / answer.
@@ -141,8 +193,21 @@ type asyncAnswer struct {
 	Minions []string `json:"minions"`
 }
 
-// blameExpr starts a local_async job on a compound expression and polls it.
+// blameExpr starts a local_async job on a compound expression and polls it,
+// while it asks the master which minions are connected.
 func (c *Client) blameExpr(ctx context.Context, expr string, sink triage.Sink) error {
+	if _, err := c.tokenFor(ctx, ""); err != nil {
+		return err
+	}
+	pctx, stopPresence := context.WithCancel(ctx)
+	presences := make(chan presence, 1)
+	var wg sync.WaitGroup
+	wg.Go(func() { presences <- c.askPresence(pctx) })
+	defer func() {
+		stopPresence()
+		wg.Wait()
+	}()
+
 	ex := exchange{method: http.MethodPost, path: "/", endpoint: "local_async", body: []lowstate{c.lowstate("local_async", expr, "compound")}}
 	var ans returnAnswer
 	if err := c.call(ctx, ex, &ans); err != nil {
@@ -163,159 +228,241 @@ func (c *Client) blameExpr(ctx context.Context, expr string, sink triage.Sink) e
 		return nil
 	}
 	log.WithField("expected", len(job.Minions)).Debug("blame job started")
-	return c.poll(ctx, job, sink, log)
-}
-
-// poll reads GET /jobs/<jid> every PollInterval and delivers the minions
-// that answered since the last poll. It stops when every expected minion
-// answered or when Salt's own timeouts (and a poll or two) passed; the
-// silent minions are then the domain's unreachable ones.
-func (c *Client) poll(ctx context.Context, job asyncAnswer, sink triage.Sink, log logrus.FieldLogger) error {
-	expected := map[string]bool{}
-	answered := map[string]bool{}
-	expect := func(ids []string) {
-		var fresh []string
-		for _, id := range ids {
-			if !expected[id] {
-				expected[id] = true
-				fresh = append(fresh, id)
-			}
-		}
-		if fresh != nil {
-			sink.Expected(fresh)
-		}
-	}
-	expect(job.Minions)
+	p := &jobPoll{c: c, jid: job.JID, sink: sink, log: log, presences: presences,
+		expected: map[string]bool{}, answered: map[string]bool{}, absent: map[string]bool{}}
+	p.expect(job.Minions)
 	if job.Minions == nil {
 		sink.Expected([]string{})
 	}
+	return p.run(ctx)
+}
 
-	deadline := time.Now().Add(c.cfg.Timeout + c.cfg.GatherJobTimeout + 2*c.cfg.PollInterval)
-	pollCtx, cancel := context.WithDeadline(ctx, deadline)
-	defer cancel()
-	ticker := time.NewTicker(c.cfg.PollInterval)
-	defer ticker.Stop()
-	ex := exchange{method: http.MethodGet, path: "/jobs/" + url.PathEscape(job.JID), endpoint: "jobs", label: "jobs " + job.JID}
-	failures, polls := 0, 0
+// Backoff after failed polls: the poll interval, doubled after each failure
+// in a row, at most maxBackoff (or the interval when that is longer).
+const maxBackoff = 5 * time.Second
+
+// lastReadTimeout bounds the read made once the job's deadline passed.
+const lastReadTimeout = 5 * time.Second
+
+// jobPoll is the polling of one job.
+type jobPoll struct {
+	c    *Client
+	jid  string
+	sink triage.Sink
+	log  logrus.FieldLogger
+	// presences delivers the master's presence once; nil after.
+	presences <-chan presence
+	presence  *presence
+
+	expected, answered, absent map[string]bool
+	// order keeps expected minions in the order the master named them.
+	order []string
+	polls int
+}
+
+// run reads GET /jobs/<jid> every PollInterval and delivers the minions
+// that answered since the last poll. It stops when every expected minion
+// answered or was found absent, or when Salt's own timeouts passed; the
+// silent minions are then the domain's unreachable ones.
+//
+// A poll that fails (salt-api restarting, a proxy's 5xx, a body cut short
+// or not JSON, a reset connection, a poll past PollTimeout) is made again
+// after a backoff: a GET starts nothing. The job is given up with an error
+// only when the polls still fail at its deadline.
+func (p *jobPoll) run(ctx context.Context) error {
+	clock := p.c.cfg.Clock
+	deadline := clock.Now().Add(p.c.cfg.Timeout + p.c.cfg.GatherJobTimeout + p.c.cfg.PollInterval)
+	wait := clock.After(p.c.cfg.PollInterval)
+	failures := 0
+	var lastErr error
 	for {
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
-		case <-pollCtx.Done():
-			// pollCtx ends with ctx too: only its own deadline is a normal end.
-			if ctx.Err() != nil {
-				return ctx.Err()
+			return p.cut(ctx)
+		case pr := <-p.presences:
+			p.learn(pr)
+			if p.done() {
+				return nil
 			}
-			log.WithFields(logrus.Fields{"polls": polls, "answered": len(answered), "expected": len(expected)}).Debug("job deadline passed")
-			return nil
-		case <-ticker.C:
+			continue
+		case <-wait:
 		}
-		polls++
-		var ans jobAnswer
-		err := c.call(pollCtx, ex, &ans)
-		var st jobStatus
-		if err == nil {
-			st, err = parseJob(ans)
-			var pe *ProtocolError
-			if errors.As(err, &pe) {
-				pe.Master = c.cfg.Name
-			}
-			if err != nil {
-				err = c.wrap(ex, err)
-			}
+		if !clock.Now().Before(deadline) {
+			return p.finish(ctx, lastErr)
 		}
-		if err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
+		err := p.poll(ctx, p.c.cfg.PollTimeout)
+		switch {
+		case ctx.Err() != nil:
+			return p.cut(ctx)
+		case err == nil:
+			failures, lastErr = 0, nil
+			if p.done() {
+				return nil
 			}
-			if pollCtx.Err() != nil {
-				continue // the select above reports the deadline
-			}
-			if failures++; transient(err) && failures < maxPollFailures {
-				log.WithError(err).WithField("failures", failures).Warn("job poll failed")
-				continue
-			}
+			wait = clock.After(p.c.cfg.PollInterval)
+			continue
+		case !transient(err):
 			return err
 		}
-		failures = 0
-		expect(st.Minions)
-		fresh := 0
-		for _, id := range sortedKeys(st.Returns) {
-			if answered[id] {
-				continue
-			}
-			answered[id] = true
-			expect([]string{id})
-			fresh++
-			sink.Answer(triage.MinionAnswer{ID: id, Raw: st.Returns[id]})
+		failures++
+		lastErr = err
+		backoff := min(p.c.cfg.PollInterval<<min(failures-1, 16), max(maxBackoff, p.c.cfg.PollInterval))
+		if left := deadline.Sub(clock.Now()); backoff > left {
+			backoff = max(left, 0)
 		}
-		log.WithFields(logrus.Fields{"poll": polls, "new": fresh, "answered": len(answered), "expected": len(expected)}).Debug("job polled")
-		if len(answered) >= len(expected) {
-			return nil
-		}
+		p.log.WithError(err).WithFields(logrus.Fields{"failures": failures, "backoff": backoff}).Warn("job poll failed")
+		wait = clock.After(backoff)
 	}
 }
 
+// finish ends the job at its deadline: presence, when it is still being
+// asked, is waited for (it is bounded by its own timeout), then the job is
+// read one last time so that answers already on the master count.
+func (p *jobPoll) finish(ctx context.Context, lastErr error) error {
+	if p.presence == nil {
+		select {
+		case pr := <-p.presences:
+			p.learn(pr)
+		case <-ctx.Done():
+			return p.cut(ctx)
+		}
+	}
+	if p.done() {
+		return nil
+	}
+	err := p.poll(ctx, min(lastReadTimeout, p.c.cfg.PollTimeout))
+	fields := logrus.Fields{"polls": p.polls, "answered": len(p.answered), "expected": len(p.expected), "absent": len(p.absent)}
+	switch {
+	case err == nil:
+		p.log.WithFields(fields).Debug("job deadline passed")
+		return nil
+	case ctx.Err() != nil:
+		return ctx.Err()
+	case lastErr != nil || !transient(err):
+		// The polls were failing when the deadline came, and still do.
+		return err
+	}
+	// The polls before went through: what they read is the answer.
+	p.log.WithError(err).WithFields(fields).Warn("last job read failed")
+	return nil
+}
+
+// cut ends the polling when ctx ends. A deadline (the triage's own) still
+// gets one last read, outside ctx, so that answers already on the master
+// count; a cancellation does not.
+func (p *jobPoll) cut(ctx context.Context) error {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) && !p.done() {
+		if err := p.poll(context.WithoutCancel(ctx), min(lastReadTimeout, p.c.cfg.PollTimeout)); err != nil {
+			p.log.WithError(err).Debug("last job read failed")
+		}
+	}
+	return ctx.Err()
+}
+
+// poll reads the job once and delivers the new answers; answers read
+// before the body broke off are delivered too.
+func (p *jobPoll) poll(ctx context.Context, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	p.polls++
+	fresh := 0
+	jr := jobReader{
+		known:   func(id string) bool { return p.answered[id] },
+		minions: p.expect,
+		answer: func(id string, raw json.RawMessage) {
+			p.answered[id] = true
+			p.expect([]string{id})
+			fresh++
+			p.sink.Answer(triage.MinionAnswer{ID: id, Raw: raw})
+		},
+	}
+	ex := exchange{method: http.MethodGet, path: "/jobs/" + url.PathEscape(p.jid), endpoint: "jobs", label: "jobs " + p.jid}
+	err := p.c.stream(ctx, ex, jr.read)
+	var pe *ProtocolError
+	if errors.As(err, &pe) {
+		pe.Master = p.c.cfg.Name
+	}
+	p.log.WithFields(logrus.Fields{"poll": p.polls, "new": fresh, "answered": len(p.answered), "expected": len(p.expected)}).Debug("job polled")
+	return err
+}
+
+// expect adds the minions the master expects; those it said are not
+// connected are handed over as absent at once.
+func (p *jobPoll) expect(ids []string) {
+	var fresh []string
+	for _, id := range ids {
+		if !p.expected[id] {
+			p.expected[id] = true
+			p.order = append(p.order, id)
+			fresh = append(fresh, id)
+		}
+	}
+	if fresh != nil {
+		p.sink.Expected(fresh)
+		p.markAbsent(fresh)
+	}
+}
+
+// learn takes the master's presence in.
+func (p *jobPoll) learn(pr presence) {
+	p.presence = &pr
+	p.presences = nil
+	if pr.problem != "" {
+		p.sink.Note(pr.problem)
+	}
+	n := len(p.absent)
+	p.markAbsent(p.order)
+	logPresence(p.log, pr, len(p.absent)-n)
+}
+
+// markAbsent hands over, as absent, the minions of ids that the master
+// lists as not connected and that have not answered.
+func (p *jobPoll) markAbsent(ids []string) {
+	if p.presence == nil || !p.presence.known() {
+		return
+	}
+	var absent []string
+	for _, id := range ids {
+		if p.presence.notConnected[id] && !p.answered[id] && !p.absent[id] {
+			p.absent[id] = true
+			absent = append(absent, id)
+		}
+	}
+	if absent != nil {
+		p.sink.Absent(absent, triage.NotConnected)
+	}
+}
+
+// done reports whether every expected minion answered or is absent.
+func (p *jobPoll) done() bool {
+	for id := range p.expected {
+		if !p.answered[id] && !p.absent[id] {
+			return false
+		}
+	}
+	return true
+}
+
 // transient tells the poll failures worth another poll: salt-api
-// unreachable for a moment, or a proxy in front of it answering 5xx.
+// unreachable for a moment, a proxy in front of it answering 5xx, a body
+// cut short or garbled, a poll past its timeout.
 func transient(err error) bool {
 	var ue *UnreachableError
 	var he *HTTPError
+	var pe *ProtocolError
 	switch {
+	case errors.Is(err, ErrUnknownJob):
+		return false
 	case errors.As(err, &ue):
 		return !ue.TLS
 	case errors.As(err, &he):
 		return he.Status >= 500
+	case errors.As(err, &pe):
+		return true
+	case errors.Is(err, context.DeadlineExceeded):
+		return true
 	}
 	return false
-}
-
-// jobAnswer is GET /jobs/<jid>'s answer.
-type jobAnswer struct {
-	Info []jobInfo `json:"info"`
-}
-
-type jobInfo struct {
-	Minions []string                   `json:"Minions"`
-	Result  map[string]json.RawMessage `json:"Result"`
-	Error   json.RawMessage            `json:"Error"`
-}
-
-// jobStatus is what a poll learned of a job.
-type jobStatus struct {
-	// Minions are the minions the master expects (info[0].Minions).
-	Minions []string
-	// Returns are the answers of the minions back so far, unwrapped.
-	Returns map[string]json.RawMessage
-}
-
-// parseJob reads GET /jobs/<jid>. Job results read back from the master's
-// cache carry extra keys (retcode a dict for multi-function jobs, success
-// per function): only the return is kept.
-func parseJob(ans jobAnswer) (jobStatus, error) {
-	if len(ans.Info) == 0 {
-		return jobStatus{}, &ProtocolError{Endpoint: "jobs", Reason: "no info in the answer", Excerpt: `{"info": []}`}
-	}
-	info := ans.Info[0]
-	if len(info.Error) > 0 && !bytes.Equal(info.Error, []byte("null")) {
-		var msg string
-		if json.Unmarshal(info.Error, &msg) != nil {
-			msg = string(info.Error)
-		}
-		return jobStatus{}, fmt.Errorf("%w: %s", ErrUnknownJob, shorten(msg, maxExcerpt))
-	}
-	st := jobStatus{Minions: info.Minions, Returns: make(map[string]json.RawMessage, len(info.Result))}
-	for id, raw := range info.Result {
-		var entry struct {
-			Return json.RawMessage `json:"return"`
-		}
-		if err := json.Unmarshal(raw, &entry); err != nil || entry.Return == nil {
-			// A result without a return is not an answer yet.
-			continue
-		}
-		st.Returns[id] = unwrapFullReturn(entry.Return)
-	}
-	return st, nil
 }
 
 // unwrapFullReturn returns the "ret" of a full_return wrapping

@@ -29,6 +29,9 @@ const (
 	DefaultTimeout          = 5 * time.Second
 	DefaultGatherJobTimeout = 10 * time.Second
 	DefaultPollInterval     = time.Second
+	// DefaultPollTimeout bounds one GET /jobs/<jid>: a 5 000-minion answer
+	// is about 12 MB.
+	DefaultPollTimeout = 20 * time.Second
 )
 
 const (
@@ -41,6 +44,9 @@ const (
 	// maxBody bounds an answer kept in memory: thousands of minions answering
 	// a few tens of kilobytes each.
 	maxBody = 512 << 20
+	// errorPageLimit bounds the part of an error page that is read: CherryPy's
+	// pages are under a kilobyte, a proxy's a few.
+	errorPageLimit = 64 << 10
 )
 
 // Config is how to reach and authenticate to one salt-api.
@@ -65,6 +71,11 @@ type Config struct {
 	// PollInterval is the interval between two GET /jobs/<jid> of an
 	// asynchronous job.
 	PollInterval time.Duration
+	// PollTimeout bounds one GET /jobs/<jid>; a poll past it is retried.
+	PollTimeout time.Duration
+	// Clock is the time the polling of a job reads and waits on; nil is
+	// the wall clock.
+	Clock Clock
 	// Log receives the client's logs; nil discards them.
 	Log logrus.FieldLogger
 	// OnResponse, when set, is told the status of every HTTP exchange,
@@ -126,8 +137,8 @@ func New(cfg Config) (*Client, error) {
 	if cfg.Eauth == "" {
 		problems = append(problems, errors.New("eauth: empty (pam, ldap, sharedsecret, ...)"))
 	}
-	if cfg.Timeout < 0 || cfg.GatherJobTimeout < 0 || cfg.PollInterval < 0 {
-		problems = append(problems, errors.New("timeout, gather_job_timeout, poll_interval: negative"))
+	if cfg.Timeout < 0 || cfg.GatherJobTimeout < 0 || cfg.PollInterval < 0 || cfg.PollTimeout < 0 {
+		problems = append(problems, errors.New("timeout, gather_job_timeout, poll_interval, poll_timeout: negative"))
 	}
 	hc, err := httpClient(cfg)
 	if err != nil {
@@ -144,6 +155,12 @@ func New(cfg Config) (*Client, error) {
 	}
 	if cfg.PollInterval == 0 {
 		cfg.PollInterval = DefaultPollInterval
+	}
+	if cfg.PollTimeout == 0 {
+		cfg.PollTimeout = DefaultPollTimeout
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = realClock{}
 	}
 	log := cfg.Log
 	if log == nil {
@@ -244,8 +261,9 @@ func (c *Client) wrap(ex exchange, err error) error {
 }
 
 // send makes one HTTP request. Transport failures come back as an
-// *UnreachableError, or as the context's error when it ended.
-func (c *Client) send(ctx context.Context, ex exchange, token string) (int, []byte, error) {
+// *UnreachableError, or as the context's error when it ended. With read
+// set, a 2xx body is handed to read as it arrives instead of being returned.
+func (c *Client) send(ctx context.Context, ex exchange, token string, read func(io.Reader) error) (int, []byte, error) {
 	req := c.http.R().SetContext(ctx).SetHeader("Accept", "application/json")
 	if token != "" {
 		req.SetHeader("X-Auth-Token", token)
@@ -257,6 +275,9 @@ func (c *Client) send(ctx context.Context, ex exchange, token string) (int, []by
 		}
 		req.SetHeader("Content-Type", "application/json").SetBody(b)
 	}
+	if read != nil {
+		req.SetDoNotParseResponse(true)
+	}
 	resp, err := req.Execute(ex.method, ex.path)
 	if err != nil {
 		c.observe(0)
@@ -265,8 +286,27 @@ func (c *Client) send(ctx context.Context, ex exchange, token string) (int, []by
 		}
 		return 0, nil, c.unreachable(ex, err)
 	}
-	c.observe(resp.StatusCode())
-	return resp.StatusCode(), resp.Body(), nil
+	status := resp.StatusCode()
+	c.observe(status)
+	if read == nil {
+		return status, resp.Body(), nil
+	}
+	raw := resp.RawBody()
+	defer raw.Close()
+	if status < 200 || status > 299 {
+		// An error page is read only as far as its message.
+		body, _ := io.ReadAll(io.LimitReader(raw, errorPageLimit))
+		return status, body, nil
+	}
+	if err := read(raw); err != nil {
+		if ctx.Err() != nil {
+			return status, nil, fmt.Errorf("answer not read in time: %w", ctx.Err())
+		}
+		return status, nil, err
+	}
+	// The rest is drained so that the connection is kept for the next poll.
+	_, _ = io.Copy(io.Discard, io.LimitReader(raw, maxBody))
+	return status, nil, nil
 }
 
 func (c *Client) observe(status int) {
@@ -321,40 +361,63 @@ func (c *Client) decode(endpoint string, body []byte, out any) error {
 }
 
 // call makes an authenticated request and decodes its JSON answer into out.
-//
-// A 401 means salt-api refused the token before it ran anything (the
-// expired or revoked token of a long-lived bot), so no job started and the
-// request is made once more after a new login. No other failure is retried:
-// a POST may have started a job.
 func (c *Client) call(ctx context.Context, ex exchange, out any) error {
-	token, err := c.tokenFor(ctx, "")
+	body, err := c.request(ctx, ex, nil)
 	if err != nil {
 		return err
-	}
-	status, body, err := c.send(ctx, ex, token)
-	if err != nil {
-		return c.wrap(ex, err)
-	}
-	if status == http.StatusUnauthorized {
-		c.log.WithFields(logrus.Fields{"endpoint": ex.endpoint, "answer": excerpt(body)}).Info("token refused, logging in again")
-		if token, err = c.tokenFor(ctx, token); err != nil {
-			return err
-		}
-		if status, body, err = c.send(ctx, ex, token); err != nil {
-			return c.wrap(ex, err)
-		}
-		if status == http.StatusUnauthorized {
-			return c.wrap(ex, fmt.Errorf("refused right after a new login (check the external_auth permissions of user %q for %s): %w",
-				c.cfg.Username, ex.endpoint, c.httpError(ex.endpoint, status, body)))
-		}
-	}
-	if status < 200 || status > 299 {
-		return c.wrap(ex, c.httpError(ex.endpoint, status, body))
 	}
 	if err := c.decode(ex.endpoint, body, out); err != nil {
 		return c.wrap(ex, err)
 	}
 	return nil
+}
+
+// stream makes an authenticated request and hands its 2xx body to read as
+// it arrives.
+func (c *Client) stream(ctx context.Context, ex exchange, read func(io.Reader) error) error {
+	_, err := c.request(ctx, ex, read)
+	return err
+}
+
+// request makes an authenticated request and returns its 2xx body (none
+// when read consumed it).
+//
+// A 401 means salt-api refused the token before it ran anything (the
+// expired or revoked token of a long-lived bot), so no job started and the
+// request is made once more after a new login; unless the page says that
+// the user is not permitted to run what was asked, which a new token does
+// not change. No other failure is retried here: a POST may have started a
+// job.
+func (c *Client) request(ctx context.Context, ex exchange, read func(io.Reader) error) ([]byte, error) {
+	token, err := c.tokenFor(ctx, "")
+	if err != nil {
+		return nil, err
+	}
+	status, body, err := c.send(ctx, ex, token, read)
+	if err != nil {
+		return nil, c.wrap(ex, err)
+	}
+	if status == http.StatusUnauthorized {
+		he := &HTTPError{Master: c.cfg.Name, Endpoint: ex.endpoint, Status: status, Excerpt: excerpt(body)}
+		if notPermitted(he) {
+			return nil, c.wrap(ex, fmt.Errorf("user %q is not permitted to run this (check its external_auth permissions): %w", c.cfg.Username, he))
+		}
+		c.log.WithFields(logrus.Fields{"endpoint": ex.endpoint, "answer": he.Excerpt}).Info("token refused, logging in again")
+		if token, err = c.tokenFor(ctx, token); err != nil {
+			return nil, err
+		}
+		if status, body, err = c.send(ctx, ex, token, read); err != nil {
+			return nil, c.wrap(ex, err)
+		}
+		if status == http.StatusUnauthorized {
+			return nil, c.wrap(ex, fmt.Errorf("refused right after a new login (check the external_auth permissions of user %q for %s): %w",
+				c.cfg.Username, ex.endpoint, c.httpError(ex.endpoint, status, body)))
+		}
+	}
+	if status < 200 || status > 299 {
+		return nil, c.wrap(ex, c.httpError(ex.endpoint, status, body))
+	}
+	return body, nil
 }
 
 // tokenFor returns the shared token, logging in when there is none or when
@@ -413,7 +476,7 @@ func (c *Client) login(ctx context.Context) (string, error) {
 	defer cancel()
 	ex := exchange{method: http.MethodPost, path: "/login", endpoint: "login",
 		body: loginRequest{Username: c.cfg.Username, Password: c.cfg.Password, Eauth: c.cfg.Eauth}}
-	status, body, err := c.send(ctx, ex, "")
+	status, body, err := c.send(ctx, ex, "", nil)
 	if err != nil {
 		return "", err
 	}

@@ -81,12 +81,15 @@ type ProtocolError struct {
 	Endpoint string
 	// Reason says what is wrong with the answer.
 	Reason string
-	// Excerpt is the start of the answer.
+	// Excerpt is the start of the answer; empty when it was read as a stream.
 	Excerpt string
 }
 
 // Error describes the failure in one line.
 func (e *ProtocolError) Error() string {
+	if e.Excerpt == "" {
+		return fmt.Sprintf("unexpected answer from %s: %s", e.Endpoint, e.Reason)
+	}
 	return fmt.Sprintf("unexpected answer from %s: %s (answer starts with %q)", e.Endpoint, e.Reason, e.Excerpt)
 }
 
@@ -135,4 +138,11 @@ func shorten(s string, n int) string {
 // clientDisabled reports whether a 400 page is Salt's "Client disabled" refusal.
 func clientDisabled(e *HTTPError) bool {
 	return e.Status == 400 && strings.Contains(e.Excerpt, "Client disabled")
+}
+
+// notPermitted reports whether a 401 page is Salt refusing a valid token's
+// user what it asked ("Authentication failure of type "token" occurred for
+// user sift."), as against a token it no longer knows.
+func notPermitted(e *HTTPError) bool {
+	return e.Status == 401 && strings.Contains(e.Excerpt, "occurred for user")
 }

@@ -1,35 +1,58 @@
 package saltapi
 
 import (
+	"bytes"
 	"encoding/json"
+	"fmt"
 	"errors"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/go-json-experiment/json/jsontext"
+
 	"github.com/sift-chatops/sift/fakesalt"
 )
 
-// TestParseJobRealAnswers reads the captured GET /jobs/<jid> answers with
-// the client's own parser.
-func TestParseJobRealAnswers(t *testing.T) {
+// readJobSample reads a GET /jobs/<jid> answer as a poll does.
+func readJobSample(body []byte, known ...string) (minions []string, returns map[string]json.RawMessage, order []string, err error) {
+	returns = map[string]json.RawMessage{}
+	jr := jobReader{
+		known:   func(id string) bool { return slices.Contains(known, id) },
+		minions: func(ids []string) { minions = append(minions, ids...) },
+		answer: func(id string, raw json.RawMessage) {
+			returns[id] = raw
+			order = append(order, id)
+		},
+	}
+	err = jr.read(bytes.NewReader(body))
+	return minions, returns, order, err
+}
+
+// TestReadJobRealAnswers reads the captured GET /jobs/<jid> answers with
+// the client's own reader.
+func TestReadJobRealAnswers(t *testing.T) {
 	cases := []struct {
 		sample  string
+		known   []string
 		minions []string
 		back    []string
-		check   func(t *testing.T, st jobStatus)
+		check   func(t *testing.T, returns map[string]json.RawMessage)
 	}{
-		{"24-jobs-jid-running.json", []string{"web-1", "web-2"}, nil, nil},
-		{"25-jobs-jid-done.json", []string{"web-1", "web-2"}, []string{"web-1", "web-2"}, func(t *testing.T, st jobStatus) {
-			if string(st.Returns["web-1"]) != "true" {
-				t.Errorf("web-1 = %s", st.Returns["web-1"])
+		{"24-jobs-jid-running.json", nil, []string{"web-1", "web-2"}, nil, nil},
+		{"25-jobs-jid-done.json", nil, []string{"web-1", "web-2"}, []string{"web-1", "web-2"}, func(t *testing.T, returns map[string]json.RawMessage) {
+			if string(returns["web-1"]) != "true" {
+				t.Errorf("web-1 = %s", returns["web-1"])
 			}
 		}},
-		{"50-jobs-jid-multi-fun-module-missing.json", []string{"db-1", "web-1", "web-2"}, []string{"web-1", "web-2"}, func(t *testing.T, st jobStatus) {
+		// A minion already delivered is skipped.
+		{"25-jobs-jid-done.json", []string{"web-1"}, []string{"web-1", "web-2"}, []string{"web-2"}, nil},
+		{"57-jobs-jid-user-without-runner.json", nil, []string{"web-1", "web-2"}, []string{"web-1", "web-2"}, nil},
+		{"50-jobs-jid-multi-fun-module-missing.json", nil, []string{"db-1", "web-1", "web-2"}, []string{"web-1", "web-2"}, func(t *testing.T, returns map[string]json.RawMessage) {
 			// The return is unwrapped from retcode {} and success per function.
 			var ans map[string]string
-			if err := json.Unmarshal(st.Returns["web-2"], &ans); err != nil || len(ans) != 3 {
-				t.Fatalf("web-2 = %.200s (%v)", st.Returns["web-2"], err)
+			if err := json.Unmarshal(returns["web-2"], &ans); err != nil || len(ans) != 3 {
+				t.Fatalf("web-2 = %.200s (%v)", returns["web-2"], err)
 			}
 			if !strings.HasSuffix(ans["blame.last_highstate_failure"], "TypeError: 'str' object is not callable\n") {
 				t.Errorf("traceback %q", ans["blame.last_highstate_failure"])
@@ -37,26 +60,81 @@ func TestParseJobRealAnswers(t *testing.T) {
 		}},
 	}
 	for _, c := range cases {
-		var ans jobAnswer
-		if err := json.Unmarshal(fakesalt.Sample(c.sample), &ans); err != nil {
-			t.Fatalf("%s: %v", c.sample, err)
-		}
-		st, err := parseJob(ans)
+		minions, returns, order, err := readJobSample(fakesalt.Sample(c.sample), c.known...)
 		if err != nil {
 			t.Fatalf("%s: %v", c.sample, err)
 		}
-		if !slices.Equal(st.Minions, c.minions) || !slices.Equal(sortedKeys(st.Returns), c.back) {
-			t.Errorf("%s: minions %v back %v", c.sample, st.Minions, sortedKeys(st.Returns))
+		if !slices.Equal(minions, c.minions) || !slices.Equal(order, c.back) {
+			t.Errorf("%s: minions %v back %v", c.sample, minions, order)
 		}
 		if c.check != nil {
-			c.check(t, st)
+			c.check(t, returns)
 		}
 	}
 
-	var unknown jobAnswer
-	_ = json.Unmarshal([]byte(`{"info": [{"jid": "1", "Error": "Cannot contact returner or no job with this jid", "StartTime": "", "Result": {}}], "return": [{}]}`), &unknown)
-	if _, err := parseJob(unknown); !errors.Is(err, ErrUnknownJob) {
+	_, _, _, err := readJobSample([]byte(`{"info": [{"jid": "1", "Error": "Cannot contact returner or no job with this jid", "StartTime": "", "Result": {}}], "return": [{}]}`))
+	if !errors.Is(err, ErrUnknownJob) {
 		t.Errorf("unknown jid: %v", err)
+	}
+}
+
+// TestReadJobBrokenBodies: every answer read whole before the body broke
+// off is delivered, and the failure is one a poll retries.
+func TestReadJobBrokenBodies(t *testing.T) {
+	full := fakesalt.Sample("25-jobs-jid-done.json")
+	cut := bytes.Index(full, []byte(`"web-2": {"return"`)) + 12
+	cases := []struct {
+		name string
+		body []byte
+		back []string
+	}{
+		{"truncated after web-1", full[:cut], []string{"web-1"}},
+		{"truncated in the return list", full[:len(full)-20], []string{"web-1", "web-2"}},
+		{"not JSON", []byte("<html><body>502 Bad Gateway</body></html>"), nil},
+		{"garbage inside", bytes.Replace(full, []byte(`"web-2": {"return": true`), []byte(`"web-2": {"return": tru`), 1), []string{"web-1"}},
+		{"no info", []byte(`{"return": [{}]}`), nil},
+		{"empty info", []byte(`{"info": [], "return": [{}]}`), nil},
+	}
+	for _, c := range cases {
+		_, _, order, err := readJobSample(c.body)
+		if c.name == "truncated in the return list" {
+			// Reading stops after info: the repeated results are not needed.
+			if err != nil || !slices.Equal(order, c.back) {
+				t.Errorf("%s: back %v, err %v", c.name, order, err)
+			}
+			continue
+		}
+		var pe *ProtocolError
+		if !errors.As(err, &pe) || !transient(err) || !slices.Equal(order, c.back) {
+			t.Errorf("%s: back %v, err %v", c.name, order, err)
+		}
+	}
+}
+
+// TestReadBoundedAnswer: one minion's answer larger than the bound is not
+// held, and is replaced by a string that says so.
+func TestReadBoundedAnswer(t *testing.T) {
+	big := `{"blame.last_failed_states": [` + strings.Repeat(`{"comment": "x"}, `, 200) + `{}], "n": 1.50, "s": "caf\u00e9"}`
+	for _, c := range []struct {
+		limit int
+		same  bool
+	}{{1 << 20, true}, {100, false}} {
+		dec := jsontext.NewDecoder(strings.NewReader(big + ` "next"`))
+		v, err := readBounded(dec, c.limit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var s string
+		switch {
+		case c.same && !jsonEqual(v, []byte(big)):
+			t.Errorf("limit %d: %.100s", c.limit, v)
+		case !c.same && (json.Unmarshal(v, &s) != nil || !strings.HasPrefix(s, fmt.Sprintf("blame answer of %d bytes not read", len(big)))):
+			t.Errorf("limit %d: %s", c.limit, v)
+		}
+		// The decoder is right after the value.
+		if next, err := dec.ReadValue(); err != nil || string(next) != `"next"` {
+			t.Errorf("limit %d: next %s %v", c.limit, next, err)
+		}
 	}
 }
 
