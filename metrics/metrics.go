@@ -8,6 +8,7 @@ package metrics
 
 import (
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -86,6 +87,31 @@ type Metrics struct {
 
 	masters      *labelCap
 	slackErrPair *labelCap
+
+	// checks are further readiness conditions (AddReadiness).
+	checksMu sync.Mutex
+	checks   []func() error
+}
+
+// AddReadiness adds a condition to /readyz: while check returns an error,
+// /readyz answers 503 with the error's text, which must hold no secret.
+func (m *Metrics) AddReadiness(check func() error) {
+	m.checksMu.Lock()
+	m.checks = append(m.checks, check)
+	m.checksMu.Unlock()
+}
+
+// notReady returns the first failing readiness condition.
+func (m *Metrics) notReady() error {
+	m.checksMu.Lock()
+	checks := slices.Clone(m.checks)
+	m.checksMu.Unlock()
+	for _, c := range checks {
+		if err := c(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // New returns Sift's metrics in a registry of their own, with the Go and
@@ -264,6 +290,11 @@ func (m *Metrics) Register(mux *http.ServeMux, ready func() bool) {
 		if ready != nil && !ready() {
 			w.WriteHeader(http.StatusServiceUnavailable)
 			_, _ = w.Write([]byte("not ready: not connected to Slack\n"))
+			return
+		}
+		if err := m.notReady(); err != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte("not ready: " + err.Error() + "\n"))
 			return
 		}
 		_, _ = w.Write([]byte("ready\n"))

@@ -3,6 +3,9 @@ package secrets
 import (
 	"context"
 	"errors"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -193,5 +196,57 @@ func TestStoreConcurrentRereads(t *testing.T) {
 	wg.Wait()
 	if v, _ := s.Get(context.Background(), "k"); v.Reveal() != "v" {
 		t.Errorf("Get = %q", v.Reveal())
+	}
+}
+
+func TestTransportPutsCurrentTokens(t *testing.T) {
+	src := newFake()
+	src.set("slack.bot_token", "xoxb-real-1", nil)
+	src.set("slack.app_token", "xapp-real-1", nil)
+	store := New(src, Options{})
+	type seen struct{ auth, token, other string }
+	got := make(chan seen, 4)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = r.ParseForm()
+		got <- seen{r.Header.Get("Authorization"), r.PostForm.Get("token"), r.PostForm.Get("channel")}
+	}))
+	defer srv.Close()
+	client := &http.Client{Transport: &Transport{Store: store, Placeholders: map[string]string{
+		"xoxb-placeholder": "slack.bot_token", "xapp-placeholder": "slack.app_token",
+	}}}
+	post := func(auth string, form url.Values) seen {
+		t.Helper()
+		req, err := http.NewRequest(http.MethodPost, srv.URL, strings.NewReader(form.Encode()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		if auth != "" {
+			req.Header.Set("Authorization", "Bearer "+auth)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return <-got
+	}
+	if s := post("xoxb-placeholder", url.Values{"channel": {"C1"}}); s.auth != "Bearer xoxb-real-1" || s.other != "C1" {
+		t.Errorf("header call: %+v", s)
+	}
+	if s := post("", url.Values{"token": {"xapp-placeholder"}, "channel": {"C2"}}); s.token != "xapp-real-1" || s.other != "C2" {
+		t.Errorf("form call: %+v", s)
+	}
+	// Rotation: the next request carries the new value.
+	src.set("slack.bot_token", "xoxb-real-2", nil)
+	if err := store.Refresh(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if s := post("xoxb-placeholder", nil); s.auth != "Bearer xoxb-real-2" {
+		t.Errorf("after rotation: %+v", s)
+	}
+	// Anything else passes untouched.
+	if s := post("xoxb-someone-else", url.Values{"token": {"other"}}); s.auth != "Bearer xoxb-someone-else" || s.token != "other" {
+		t.Errorf("foreign token rewritten: %+v", s)
 	}
 }
