@@ -160,6 +160,24 @@ func TestDemoFleet(t *testing.T) {
 	if total < 200 || total > 500 {
 		t.Errorf("%d minions, want a few hundred", total)
 	}
+	// A few minions are disconnected, and their masters say so.
+	for _, m := range f.Masters {
+		var down []string
+		for _, mn := range m.Minions {
+			if mn.Disconnected {
+				down = append(down, mn.ID)
+			}
+		}
+		slices.Sort(down)
+		srv := fakesalt.NewServer(m)
+		token := loginAs(t, srv, m)
+		a := do(t, "POST", srv.URL()+"/", token, []map[string]any{{"client": "runner", "fun": "manage.not_present"}})
+		srv.Close()
+		var v struct{ Return [][]string }
+		if len(down) < 2 || json.Unmarshal(a.body, &v) != nil || len(v.Return) != 1 || !slices.Equal(v.Return[0], down) {
+			t.Errorf("%s: disconnected %v, manage.not_present %s", m.Name, down, a.body)
+		}
+	}
 	for _, dcs := range f.Inventory.Groups {
 		for _, name := range dcs {
 			if !slices.ContainsFunc(f.Inventory.Datacenters, func(d fakesalt.DemoDatacenter) bool { return d.Name == name }) {

@@ -477,3 +477,139 @@ func jsonEqual(a, b []byte) bool {
 	}
 	return reflect.DeepEqual(x, y)
 }
+
+func TestPresenceRunners(t *testing.T) {
+	m := lab()
+	m.Minions = append(m.Minions, &fakesalt.Minion{ID: "app-1", Disconnected: true})
+	srv := fakesalt.NewServer(m)
+	defer srv.Close()
+	token := login(t, srv)
+	runner := func(fun string) answer {
+		return do(t, "POST", srv.URL()+"/", token, []map[string]any{{"client": "runner", "fun": fun}})
+	}
+	// Shaped like samples 51 and 52: one sorted list of ids. A hung minion
+	// (db-1) is connected; ghost-1 has no key and is in neither list.
+	for _, c := range []struct{ fun, want, sample string }{
+		{"manage.present", `{"return": [["db-1", "web-1", "web-2", "web-3"]]}`, "51-runner-manage-present.json"},
+		{"manage.not_present", `{"return": [["app-1"]]}`, "52-runner-manage-not-present.json"},
+	} {
+		a := runner(c.fun)
+		if a.status != 200 || string(a.body) != c.want {
+			t.Errorf("%s: %d %s, want %s", c.fun, a.status, a.body, c.want)
+		}
+		var shape, real struct{ Return [][]string }
+		if json.Unmarshal(a.body, &shape) != nil || json.Unmarshal(fakesalt.Sample(c.sample), &real) != nil || len(real.Return) != 1 || len(shape.Return) != 1 {
+			t.Errorf("%s: not shaped like %s", c.fun, c.sample)
+		}
+	}
+	srv.Update(func(m *fakesalt.Master) { m.NoMinionDataCache = true })
+	if a := runner("manage.present"); string(a.body) != `{"return": [[]]}` {
+		t.Errorf("manage.present without a data cache: %s", a.body)
+	}
+}
+
+// TestRunnerRefused is the user of samples 55 to 57: no @runner, but @jobs.
+func TestRunnerRefused(t *testing.T) {
+	m := lab()
+	m.RunnerRefused = true
+	srv := fakesalt.NewServer(m)
+	defer srv.Close()
+	a := do(t, "POST", srv.URL()+"/login", "", map[string]string{"username": "sift", "password": "lab-secret", "eauth": "sharedsecret"})
+	if !strings.Contains(string(a.body), `"perms": [".*", "@jobs"]`) {
+		t.Errorf("login: %s", a.body)
+	}
+	token := login(t, srv)
+	a = do(t, "POST", srv.URL()+"/", token, []map[string]any{{"client": "runner", "fun": "manage.not_present"}})
+	want := strings.Replace(string(fakesalt.Sample("56-runner-not-permitted.html")), "sift-norunner", "sift", 1)
+	if a.status != 401 || string(a.body) != want || a.header.Get("Content-Type") != "text/html;charset=utf-8" {
+		t.Errorf("runner: %d %s", a.status, a.body)
+	}
+	ret := returnOf(t, do(t, "POST", srv.URL()+"/", token, blameCall("local_async", "G@datacenter:ams01", "compound")))
+	var jid string
+	_ = json.Unmarshal(ret["jid"], &jid)
+	if a := do(t, "GET", srv.URL()+"/jobs/"+jid, token, nil); a.status != 200 {
+		t.Errorf("GET /jobs with the same token: %d", a.status)
+	}
+}
+
+func TestBrokenAnswers(t *testing.T) {
+	srv := fakesalt.NewServer(lab())
+	defer srv.Close()
+	token := login(t, srv)
+	ret := returnOf(t, do(t, "POST", srv.URL()+"/", token, blameCall("local_async", "G@datacenter:ams01", "compound")))
+	var jid string
+	_ = json.Unmarshal(ret["jid"], &jid)
+	get := func() (*http.Response, []byte, error) {
+		req, _ := http.NewRequest("GET", srv.URL()+"/jobs/"+jid, nil)
+		req.Header.Set("X-Auth-Token", token)
+		// A fresh connection each time: a reused one hides a reset behind a retry.
+		resp, err := (&http.Client{Transport: &http.Transport{DisableKeepAlives: true}}).Do(req)
+		if err != nil {
+			return nil, nil, err
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		return resp, b, err
+	}
+	_, whole, err := get()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	srv.Inject(fakesalt.Fault{Path: "/jobs/", Kind: fakesalt.FaultTruncate})
+	resp, b, err := get()
+	if err == nil || resp.ContentLength != int64(len(whole)) || len(b) != len(whole)/2 || !bytes.HasPrefix(whole, b) {
+		t.Errorf("truncated: %v, %d of %d bytes", err, len(b), len(whole))
+	}
+	srv.Inject(fakesalt.Fault{Path: "/jobs/", Kind: fakesalt.FaultReset})
+	if _, _, err := get(); err == nil {
+		t.Error("reset: an answer came")
+	}
+	srv.Inject(fakesalt.Fault{Path: "/jobs/", Kind: fakesalt.FaultStall})
+	req, _ := http.NewRequest("GET", srv.URL()+"/jobs/"+jid, nil)
+	req.Header.Set("X-Auth-Token", token)
+	c := &http.Client{Timeout: 50 * time.Millisecond}
+	if _, err := c.Do(req); err == nil {
+		t.Error("stall: an answer came")
+	}
+	// Runner faults spare the local calls.
+	srv.Inject(fakesalt.Fault{Path: "/", Client: "runner", Status: 504, Body: fakesalt.PageGatewayTimeout()})
+	if a := do(t, "POST", srv.URL()+"/", token, blameCall("local", []string{"web-1"}, "list")); a.status != 200 {
+		t.Errorf("local call hit by a runner fault: %d", a.status)
+	}
+	if a := do(t, "POST", srv.URL()+"/", token, []map[string]any{{"client": "runner", "fun": "manage.present"}}); a.status != 504 {
+		t.Errorf("runner fault: %d", a.status)
+	}
+}
+
+// TestVirtualClock: minions answer a job when the clock the master reads
+// says so, not the wall clock.
+func TestVirtualClock(t *testing.T) {
+	srv := fakesalt.NewServer(lab())
+	defer srv.Close()
+	clock := fakesalt.NewClock(time.Date(2026, 12, 1, 13, 0, 0, 0, time.UTC))
+	srv.UseClock(clock.Now)
+	token := login(t, srv)
+	ret := returnOf(t, do(t, "POST", srv.URL()+"/", token, blameCall("local_async", "G@datacenter:ams01", "compound")))
+	var jid string
+	_ = json.Unmarshal(ret["jid"], &jid)
+	if jid != "20261201130000000000" {
+		t.Errorf("jid %s, want the virtual time", jid)
+	}
+	back := func() int {
+		var j jobsAnswer
+		_ = json.Unmarshal(do(t, "GET", srv.URL()+"/jobs/"+jid, token, nil).body, &j)
+		return len(j.Info[0].Result)
+	}
+	if n := back(); n != 1 {
+		t.Errorf("at start: %d back, want web-1", n)
+	}
+	<-clock.After(149 * time.Millisecond)
+	if n := back(); n != 1 {
+		t.Errorf("after 149 ms: %d back", n)
+	}
+	<-clock.After(time.Millisecond)
+	if n := back(); n != 2 {
+		t.Errorf("after 150 ms: %d back, want web-2 too", n)
+	}
+}
