@@ -97,7 +97,11 @@ func (c *Config) NeedsVault(keys ...string) bool {
 // again and again.
 func (c *Config) ResolveSecret(ctx context.Context, key string, vault VaultReader) (Resolved, error) {
 	s := c.slot(key)
-	if s == nil {
+	if s == nil || !s.ref.Set() {
+		// A Config built in code holds its secrets in the fields.
+		if f := c.field(key); f != nil && *f != "" {
+			return Resolved{Value: *f, From: "set in code"}, nil
+		}
 		return Resolved{}, fmt.Errorf("config: %s: no such secret in the configuration", key)
 	}
 	res, err := s.ref.Resolve(ctx, c.env, vault)
@@ -153,6 +157,35 @@ func (c *Config) Resolve(ctx context.Context, vault VaultReader, keys ...string)
 // Warnings are the problems found while resolving secrets that do not stop
 // Sift, such as secret files others can read.
 func (c *Config) Warnings() []string { return slices.Clone(c.warnings) }
+
+// field returns the Config field of the secret at key, nil when the
+// configuration has no such secret.
+func (c *Config) field(key string) *Secret {
+	if s := c.slot(key); s != nil {
+		return s.field(c)
+	}
+	switch key {
+	case SlackAppTokenKey, SlackBotTokenKey:
+		if c.Slack == nil {
+			return nil
+		}
+		if key == SlackAppTokenKey {
+			return &c.Slack.AppToken
+		}
+		return &c.Slack.BotToken
+	case PipelineSecretKey:
+		if c.Halts == nil {
+			return nil
+		}
+		return &c.Halts.Pipeline.Secret
+	}
+	var i int
+	if n, err := fmt.Sscanf(key, "masters[%d].password", &i); err == nil && n == 1 && i >= 0 && i < len(c.Masters) &&
+		key == fmt.Sprintf("masters[%d].password", i) {
+		return &c.Masters[i].Password
+	}
+	return nil
+}
 
 // secretSet reports whether the secret at key has a source, or a value
 // when the Config was built in code.

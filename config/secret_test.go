@@ -350,3 +350,42 @@ func TestVaultDefaults(t *testing.T) {
 		t.Error("probes on by default")
 	}
 }
+
+func TestCheckSecrets(t *testing.T) {
+	dir := t.TempDir()
+	pw := writeFile(t, filepath.Join(dir, "us.pw"), "file-pw\n", 0o600)
+	yml := `masters:
+  - {name: eu, url: "http://a:8000", eauth: pam, username: u, password_vault: {path: sift/salt-eu, field: password}}
+  - {name: us, url: "http://b:8000", eauth: pam, username: u, password_file: ` + pw + `}
+  - {name: ap, url: "http://c:8000", eauth: pam, username: u, password_vault: {path: sift/gone, field: pw}}
+  - {name: cn, url: "http://d:8000", eauth: pam, username: u, password_vault: {path: sift/locked, field: pw}}
+  - {name: sa, url: "http://e:8000", eauth: pam, username: u, password_vault: {path: sift/salt-eu, field: nope}}
+` + vaultSection
+	c, err := Parse([]byte(yml), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fv := &fakeVault{
+		kv:   map[string]KV{"secret/sift/salt-eu": {Data: map[string]any{"password": "vault-eu-pw-1a2b"}, Version: 4}},
+		errs: map[string]error{"secret/sift/locked": fmt.Errorf("vault: secret/sift/locked: %w", ErrVaultForbidden)},
+	}
+	got, err := c.CheckSecrets(context.Background(), fv)
+	want := `Secrets (5):
+  masters[0].password  vault secret/sift/salt-eu#password  found, version 4
+  masters[1].password  file ` + pw + `  found
+  masters[2].password  vault secret/sift/gone#pw  missing
+  masters[3].password  vault secret/sift/locked#pw  forbidden
+  masters[4].password  vault secret/sift/salt-eu#nope  field missing
+`
+	// tabwriter pads the columns; compare field by field.
+	norm := func(s string) string { return strings.Join(strings.Fields(s), " ") }
+	if norm(got) != norm(want) {
+		t.Errorf("CheckSecrets:\n%s\nwant\n%s", got, want)
+	}
+	if err == nil || strings.Count(err.Error(), "\n") != 2 {
+		t.Errorf("error = %v, want the three failures", err)
+	}
+	if strings.Contains(got, "vault-eu-pw-1a2b") || strings.Contains(fmt.Sprint(err), "vault-eu-pw-1a2b") {
+		t.Error("a value leaked")
+	}
+}

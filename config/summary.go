@@ -1,6 +1,8 @@
 package config
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"net/url"
@@ -151,6 +153,44 @@ func authShown(a VaultAuth) string {
 		return ""
 	}
 	return ", " + strings.Join(parts, ", ")
+}
+
+// CheckSecrets reads every secret the configuration names, as Resolve
+// does, and describes each one's status for check-config: where it is read
+// from and found (with its Vault version), missing, forbidden or
+// unreadable. Values are never shown. The error joins every failure.
+func (c *Config) CheckSecrets(ctx context.Context, vault VaultReader) (string, error) {
+	refs := c.SecretRefs()
+	var b strings.Builder
+	tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "Secrets (%d):\n", len(refs))
+	var errs []error
+	for _, ref := range refs {
+		err := c.Resolve(ctx, vault, ref.Key)
+		status := "found"
+		switch {
+		case err == nil:
+			if ref.IsVault() {
+				if from := c.secretFrom[ref.Key]; strings.Contains(from, " version ") {
+					status += ", version " + from[strings.LastIndex(from, " ")+1:]
+				}
+			}
+		case errors.Is(err, ErrVaultNotFound):
+			status = "missing"
+		case errors.Is(err, ErrVaultForbidden):
+			status = "forbidden"
+		case errors.Is(err, ErrVaultFieldMissing):
+			status = "field missing"
+		default:
+			status = "unreadable"
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\n", ref.Key, ref.Source(), status)
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	tw.Flush()
+	return b.String(), errors.Join(errs...)
 }
 
 // secretShown renders a secret as <secret> plus its origin, the source it

@@ -147,9 +147,15 @@ func (s *Store) Reread(ctx context.Context, key string) (v config.Secret, change
 		return v, false, err
 	}
 	changed = e.value != "" && e.value != res.Value
+	first := e.goodAt.IsZero()
 	e.value, e.from, e.version, e.goodAt, e.lastErr = res.Value, res.From, res.Version, now, nil
 	subs := slices.Clone(s.subs)
 	s.mu.Unlock()
+	if first {
+		for _, w := range res.Warnings {
+			s.opts.Log.WithFields(logrus.Fields{"secret": key, "problem": w}).Warn("secret source is not private")
+		}
+	}
 	if changed {
 		s.changes.WithLabelValues(key).Inc()
 		s.opts.Log.WithFields(logrus.Fields{"secret": key, "from": res.From}).Info("secret changed")
