@@ -52,13 +52,14 @@ func hugeReport() *triage.Report {
 	}
 	// The long lists are shared between causes: 10 000 copies would take
 	// gigabytes and test nothing more.
-	var paths, messages, failedStates []string
+	var paths, messages []string
+	var failedStates []triage.Signature
 	for range 1000 {
 		paths = append(paths, long(400))
 	}
 	for range 100 {
 		messages = append(messages, long(5000))
-		failedStates = append(failedStates, long(500))
+		failedStates = append(failedStates, triage.Signature{Fun: long(50), StateID: long(500), SLS: long(100), Template: long(500)})
 	}
 	kinds := triage.CauseKinds
 	for i := range causes {
@@ -122,7 +123,7 @@ func TestSlackHugeReportStaysInsideLimits(t *testing.T) {
 	for _, m := range s.Thread {
 		all += slackJSONString(t, m)
 	}
-	for _, want := range []string{"9,990 more causes — full report attached", "more datacenters — full report attached", "Unreachable minions (30,000)", "Minions without the blame module (10,000)"} {
+	for _, want := range []string{"9,990 more causes — full report attached", "more datacenters — full report attached", "Unreachable minions* — *30,000* minions", "Blame module missing* — *10,000* minions"} {
 		if !strings.Contains(all, want) {
 			t.Errorf("thread does not say %q", want)
 		}

@@ -75,11 +75,37 @@ func checkMessage(t *testing.T, name string, m SlackMessage) {
 				checkText(t, where, tb)
 			}
 		case *slack.DividerBlock:
+		case *slack.ActionBlock:
+			els := b.Elements.ElementSet
+			if len(els) == 0 || len(els) > maxActionElements {
+				t.Errorf("%s: actions with %d elements", where, len(els))
+			}
+			for _, e := range els {
+				btn, ok := e.(*slack.ButtonBlockElement)
+				if !ok {
+					t.Errorf("%s: action element %T", where, e)
+					continue
+				}
+				if n := utf8.RuneCountInString(btn.Text.Text); n == 0 || n > maxButtonText || btn.Text.Type != slack.PlainTextType {
+					t.Errorf("%s: button text %q", where, btn.Text.Text)
+				}
+				if n := len(btn.Value); n > maxButtonValue || len(btn.ActionID) == 0 || len(btn.ActionID) > 255 {
+					t.Errorf("%s: button %q value of %d characters", where, btn.ActionID, n)
+				}
+			}
 		default:
 			t.Errorf("%s: unexpected block %T", where, b)
 		}
 	}
 }
+
+// Slack's limits on buttons: an actions block holds at most 25 elements,
+// a button's text 75 characters and its value 2000.
+const (
+	maxActionElements = 25
+	maxButtonText     = 75
+	maxButtonValue    = 2000
+)
 
 func checkText(t *testing.T, where string, tb *slack.TextBlockObject) {
 	t.Helper()

@@ -186,8 +186,8 @@ func linkable(raw string) bool {
 // slackDate renders t so that each reader sees it in their own time zone,
 // with the UTC time as the fallback for clients that cannot.
 func slackDate(t time.Time) string {
-	fallback := t.UTC().Format("2006-01-02 15:04:05 UTC")
-	return fmt.Sprintf("<!date^%d^{date_short_pretty} {time_secs}|%s>", t.Unix(), fallback)
+	fallback := t.UTC().Format("2006-01-02 15:04 UTC")
+	return fmt.Sprintf("<!date^%d^{date_short_pretty} {time}|%s>", t.Unix(), fallback)
 }
 
 // thousands writes n with thousands separators: 100,000 minions is read at

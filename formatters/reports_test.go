@@ -76,9 +76,13 @@ func commitReport() *triage.Report {
 					Paths:          []string{"nginx/files/nginx.conf.j2", "nginx/init.sls"},
 					CommitURL:      "https://git.example.com/salt/states/commit/e4a91b2c7d0f5e8a9b1c2d3e4f5a6b7c8d9e0f1a",
 					Messages:       []string{"Rendering SLS 'base:nginx' failed: Jinja variable 'dict object' has no attribute 'worker_procs'"},
-					FailedStates:   []string{"file_|-nginx-conf_|-/etc/nginx/nginx.conf_|-managed"},
-					LastSuccess:    "2025-03-14T08:55:00Z",
-					FirstFailure:   "2025-03-14T09:10:42Z",
+					FailedStates:   []triage.Signature{{Fun: "file.managed", StateID: "nginx-conf", SLS: "webserver", Template: "Source file <path> not found"}},
+					Examples: []triage.Example{{
+						Text:   "Unable to manage file: Jinja variable 'dict object' has no attribute 'worker_procs'",
+						Minion: "web-0001.ams01", Count: 287,
+					}},
+					LastSuccess:  "2025-03-14T08:55:00Z",
+					FirstFailure: "2025-03-14T09:10:42Z",
 				},
 			},
 			{
@@ -127,7 +131,7 @@ func releaseReport() *triage.Report {
 				Datacenters: []string{"ams01"},
 				Evidence: triage.Evidence{
 					Version: "2025.03.14-2", PreviousVersion: "2025.03.13-1",
-					FailedStates: []string{"cmd_|-migrate_|-/opt/app/bin/migrate_|-run", "service_|-app_|-app_|-running"},
+					FailedStates: []triage.Signature{{Fun: "cmd.run", StateID: "migrate", SLS: "app", Template: "Command \"/opt/app/bin/migrate\" run"}, {Fun: "service.running", StateID: "app", SLS: "app", Template: "Service app failed to start"}},
 					Messages:     []string{"Command \"/opt/app/bin/migrate\" run: exit status 3"},
 				},
 			},
@@ -168,7 +172,11 @@ func vaultReport() *triage.Report {
 						"Error making API request. URL: GET https://vault.internal.example:8200/v1/secret/data/app Code: 503. Errors: * Vault is sealed",
 						"vault.read_secret: <urlopen error [Errno 111] Connection refused>",
 					},
-					FailedStates: []string{"file_|-app-secrets_|-/etc/app/secrets.env_|-managed"},
+					Examples: []triage.Example{
+						{Text: "Error making API request.\n\nURL: GET https://vault.internal.example:8200/v1/secret/data/par02/api-0007.par02/tls\nCode: 503. Errors:\n\n* Vault is sealed", Minion: "api-0007.par02", Count: 90},
+						{Text: "vault.read_secret: <urlopen error [Errno 111] Connection refused> (host='10.20.0.7', port=8200)", Minion: "api-0031.par02", Count: 6},
+					},
+					FailedStates: []triage.Signature{{Fun: "file.managed", StateID: "app-secrets", SLS: "app", Template: "Unable to manage file: <path>"}},
 					FirstFailure: "2025-03-14T09:12:03Z",
 				},
 			},
@@ -210,6 +218,10 @@ func failedStateReport() *triage.Report {
 				Evidence: triage.Evidence{
 					CompileState: "nginx.config",
 					Messages:     []string{"Rendering SLS 'base:nginx.config' failed: mapping values are not allowed here; line 4\n\n---\nnginx:\n  conf: {{ pillar['nginx'] }}: x    <======================"},
+					Examples: []triage.Example{{
+						Text:   "Rendering SLS 'base:nginx.config' failed: mapping values are not allowed here; line 4\n\n---\nnginx:\n  conf: {{ pillar['nginx'] }}: x    <======================",
+						Minion: "edge-0003.lon03", Count: 12,
+					}},
 				},
 			},
 		},

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"github.com/slack-go/slack"
 
@@ -12,18 +13,25 @@ import (
 )
 
 // How much of a report goes where in Slack. The summary is what the channel
-// sees and must be read in seconds; the thread holds the evidence; the
-// attached JSON holds the rest.
+// sees and must be read in seconds; the thread holds the evidence, one
+// message per cause; the buttons and the attached files hold the rest.
 const (
 	// summaryCauses is how many causes the channel message shows.
 	summaryCauses = 3
 	// threadCauses is how many causes get a thread message of their own.
 	threadCauses = 10
-	// threadMinionIDs is how many minion ids a cause's message lists.
-	threadMinionIDs = 30
-	// listedMinions caps the unreachable and module-missing lists, which
-	// SREs copy to act on; past that the count is what matters.
-	listedMinions = 500
+	// causeMinionIDs is how many minion ids a cause's message names; the
+	// cause's button lists them all.
+	causeMinionIDs = 10
+	// listedMinions caps the ids listed in the message of a cause whose
+	// minions Sift could not ask: those are copied to act on by hand.
+	listedMinions = 200
+	// causeExamples is how many real messages a cause shows, one per kind
+	// of message.
+	causeExamples = 3
+	// inlineFullText is the longest full text shown under its gist; a
+	// longer one (a traceback) is attached on request.
+	inlineFullText = 1000
 	// tableMessages caps how many messages the datacenter table may take.
 	tableMessages = 2
 	// datacenterErrors is how many datacenter errors the thread spells out.
@@ -31,6 +39,39 @@ const (
 	// sectionBudget keeps built sections a little under maxSectionText, so
 	// that a closing fence or a "…" never has to be cut.
 	sectionBudget = maxSectionText - 100
+	// tableName, tableCause bound the datacenter table's text columns, so
+	// that a row stays near 60 characters, the width of the thread pane.
+	tableName  = 10
+	tableCause = 20
+)
+
+// Action ids of the buttons on a report. The bot answers them.
+const (
+	// ActionRerun runs the report's triage again; its value is the scope
+	// as "kind:name".
+	ActionRerun = "sift_rerun"
+	// ActionAllMinions attaches every minion with its cause; its value is
+	// the report id.
+	ActionAllMinions = "sift_all_minions"
+	// ActionCauseMinions lists one cause's minions; its value is the
+	// report id and the cause's rank, "id/rank".
+	ActionCauseMinions = "sift_cause_minions"
+	// ActionCauseMessages attaches the full text of one cause's example
+	// messages; its value is "id/rank" too.
+	ActionCauseMessages = "sift_cause_messages"
+)
+
+// MentionPolicy says which commit authors a report mentions.
+type MentionPolicy string
+
+// Mention policies. Each person is mentioned at most once per report.
+const (
+	// MentionTop mentions the author of the top cause only.
+	MentionTop MentionPolicy = "top"
+	// MentionAll mentions the author of every commit cause.
+	MentionAll MentionPolicy = "all"
+	// MentionNone names authors without mentioning them.
+	MentionNone MentionPolicy = "none"
 )
 
 // SlackOptions says who a Slack report is for.
@@ -41,8 +82,14 @@ type SlackOptions struct {
 	// AuthorMentions maps a commit author's email to their Slack user id,
 	// so that the author is mentioned next to their name.
 	AuthorMentions map[string]string
+	// Mentions says whose authors are mentioned; empty means MentionTop.
+	Mentions MentionPolicy
 	// Title overrides the header, e.g. "Pipeline halt: salt-failures-dc".
 	Title string
+	// ReportID, when set, puts buttons on the report (re-run, all minions,
+	// a cause's minions) whose values carry it; the bot keeps the report
+	// under that id to answer them.
+	ReportID string
 }
 
 // SlackMessage is one Slack message: blocks, and the plain text Slack
@@ -90,11 +137,10 @@ type Progress struct {
 // first ten, or datacenters past what the table holds, are counted in the
 // thread and sent as the attached JSON report.
 func Slack(r *triage.Report, o SlackOptions) SlackReport {
-	thread, overflow := slackThread(r, o)
-	out := SlackReport{
-		Summary: slackSummary(r, o, len(thread) > 0),
-		Thread:  thread,
-	}
+	w := newWriter(r, o)
+	summary := w.summary()
+	thread, overflow := w.thread()
+	out := SlackReport{Summary: summary, Thread: thread}
 	if overflow {
 		out.File = slackFile(r)
 	}
@@ -129,7 +175,7 @@ func SlackProgress(scope triage.Scope, p Progress, o SlackOptions) SlackMessage 
 	case p.MinionsAnswered > 0:
 		figures("%s minions answered", p.MinionsAnswered)
 	}
-	elapsed := p.Elapsed.Round(time.Second).String() + " elapsed"
+	elapsed := formatDuration(p.Elapsed.Round(time.Second)) + " elapsed"
 	parts, plainParts = append(parts, elapsed), append(plainParts, elapsed)
 	what := inline(scope.String(), 300)
 	m.add(section(":hourglass_flowing_sand: Sift is triaging *"+what+"*…\n"+strings.Join(parts, " · ")), 0, 0)
@@ -176,17 +222,86 @@ func SlackError(scope triage.Scope, msg string, o SlackOptions) SlackMessage {
 	what := inline(scope.String(), 300)
 	m.add(section(":x: Sift could not triage *"+what+"*: "+escape(msg, 2500, modeBlock)), 0, 0)
 	m.add(contextBlock(requestedBy(o)), 0, 0)
+	if o.ReportID != "" {
+		m.add(actions("sift_actions", rerunButton(scope, true)), 0, 0)
+	}
 	return SlackMessage{
 		Text:   fallback("Sift could not triage " + what + ": " + inline(msg, 2500)),
 		Blocks: m.blocks,
 	}
 }
 
-// slackSummary is the channel message: what broke, how much it explains,
-// and how far to trust the report.
-func slackSummary(r *triage.Report, o SlackOptions, hasThread bool) SlackMessage {
+// writer renders one report. It remembers whom it has mentioned, so that
+// each person is mentioned at most once per report.
+type writer struct {
+	r         *triage.Report
+	o         SlackOptions
+	mentioned map[string]bool
+	// mentionable are the emails of the authors the policy lets mention.
+	mentionable map[string]bool
+}
+
+func newWriter(r *triage.Report, o SlackOptions) *writer {
+	w := &writer{r: r, o: o, mentioned: map[string]bool{}, mentionable: map[string]bool{}}
+	switch o.Mentions {
+	case MentionNone:
+	case MentionAll:
+		for _, c := range r.Causes {
+			w.mentionable[strings.ToLower(c.Evidence.AuthorEmail)] = true
+		}
+	default:
+		// The top cause is the first that explains failing minions:
+		// unreachable minions outranking it do not make its author less
+		// the one to call.
+		for _, c := range r.Causes {
+			if c.Kind.Explains() {
+				w.mentionable[strings.ToLower(c.Evidence.AuthorEmail)] = true
+				break
+			}
+		}
+	}
+	delete(w.mentionable, "")
+	return w
+}
+
+// author is the author's name, with their Slack mention the first time
+// the policy allows it; the email stands in for a missing name.
+func (w *writer) author(e triage.Evidence) string {
+	name := inline(firstNonEmpty(e.AuthorName, e.AuthorEmail), 80)
+	if !w.mentionable[strings.ToLower(e.AuthorEmail)] {
+		return name
+	}
+	id := authorMention(e.AuthorEmail, w.o.AuthorMentions)
+	m := mention(id)
+	if m == "" || w.mentioned[id] {
+		return name
+	}
+	w.mentioned[id] = true
+	if name == "" {
+		return m
+	}
+	return name + " (" + m + ")"
+}
+
+// outcomeIcon marks a headline with how far the triage got.
+func outcomeIcon(r *triage.Report) string {
+	switch triage.OutcomeOf(r) {
+	case triage.OutcomeStopped:
+		return ":octagonal_sign: "
+	case triage.OutcomeFailed:
+		return ":x: "
+	case triage.OutcomePartial:
+		return ":warning: "
+	}
+	return ""
+}
+
+// summary is the channel message: what broke, how much it explains, and
+// how far to trust the report.
+func (w *writer) summary() SlackMessage {
+	r := w.r
 	var m message
-	title := o.Title
+	title := w.o.Title
 	if title == "" {
 		title = "Sift triage: " + r.Scope.String()
 	}
@@ -195,32 +310,71 @@ func slackSummary(r *triage.Report, o SlackOptions, hasThread bool) SlackMessage
 	if headline == "" {
 		headline = "No cause found"
 	}
-	m.add(section("*"+inline(headline, 1000)+"*"), 0, 0)
+	headline = groupDigits(headline)
+	m.add(section(outcomeIcon(r)+"*"+inline(headline, 1000)+"*"), 0, 0)
+	m.add(section(stoppedNote(r)), 0, 0)
 	m.add(section(partialNote(r)), 0, 0)
 	m.add(section(slackCounts(r.Counts)), 0, 0)
-	if len(r.Causes) > 0 {
-		m.add(slack.NewDividerBlock(), 0, 0)
-	}
+	var lines []string
 	for i, c := range firstN(r.Causes, summaryCauses) {
-		text := fmt.Sprintf("*%d.* %s — *%s* %s%s", i+1, causeTitle(c, o), thousands(c.Minions),
-			plural(c.Minions, "minion", "minions"), slackDatacenters(c.Datacenters, 5))
-		if c.Summary != "" {
-			text += "\n" + inline(c.Summary, 300)
-		}
-		m.add(section(text), 0, 0)
+		lines = append(lines, fmt.Sprintf("*%d.* %s — *%s* %s%s", i+1, w.title(c), thousands(c.Minions),
+			plural(c.Minions, "minion", "minions"), slackDatacenters(c.Datacenters, 3)))
 	}
 	if n := len(r.Causes) - summaryCauses; n > 0 {
-		m.add(contextBlock(fmt.Sprintf("… and %s more %s in the thread", thousands(n), plural(n, "cause", "causes"))), 0, 0)
+		lines = append(lines, fmt.Sprintf("… and %s more %s in the thread", thousands(n), plural(n, "cause", "causes")))
 	}
-	details := ""
-	if hasThread {
-		details = "Details in the thread"
+	if len(lines) > 0 {
+		m.add(slack.NewDividerBlock(), 0, 0)
+		m.add(section(strings.Join(lines, "\n")), 0, 0)
 	}
-	m.add(contextBlock(requestedBy(o), "Started "+slackDate(r.StartedAt), "Took "+formatDuration(r.Duration), details), 0, 0)
+	m.add(contextBlock(overlapNote(r)), 0, 0)
+	m.add(contextBlock(requestedBy(w.o), "Started "+slackDate(r.StartedAt), "Took "+formatDuration(r.Duration)), 0, 0)
+	if w.o.ReportID != "" {
+		buttons := []slack.BlockElement{rerunButton(r.Scope, triage.OutcomeOf(r) == triage.OutcomeStopped)}
+		if len(r.Causes) > 0 {
+			buttons = append(buttons, button(ActionAllMinions, w.o.ReportID, "All minions (CSV)", ""))
+		}
+		m.add(actions("sift_actions", buttons...), 0, 0)
+	}
 	return SlackMessage{
 		Text:   fallback("Sift triage of " + inline(r.Scope.String(), 300) + ": " + inline(headline, 2000)),
 		Blocks: m.blocks,
 	}
+}
+
+// stoppedNote says that a stopped triage is not an all-clear: the counts
+// are what answered before the stop.
+func stoppedNote(r *triage.Report) string {
+	if triage.OutcomeOf(r) != triage.OutcomeStopped {
+		return ""
+	}
+	return fmt.Sprintf("Sift was stopped before this triage finished (after %s): minions that had not answered are missing. Press *Re-run*, or send `@sift %s %s`.",
+		formatDuration(r.Duration), mentionVerb(r.Scope.Kind), inline(r.Scope.Name, 200))
+}
+
+// mentionVerb is the word of a scope kind in an @sift command.
+func mentionVerb(k triage.ScopeKind) string {
+	if k == triage.ScopeDatacenter {
+		return "dc"
+	}
+	return inline(string(k), 20)
+}
+
+// overlapNote explains counts that add up to more than the failing
+// minions: one minion with two failures counts under both causes.
+func overlapNote(r *triage.Report) string {
+	sum, n := 0, 0
+	for _, c := range r.Causes {
+		if c.Kind.Explains() {
+			sum += c.Minions
+			n++
+		}
+	}
+	if n < 2 || sum <= r.Counts.Failing {
+		return ""
+	}
+	return fmt.Sprintf("A minion can count under several causes when its failures overlap: these causes add up to %s for %s failing minions.",
+		thousands(sum), thousands(r.Counts.Failing))
 }
 
 // partialNote warns that datacenters are missing from the report, so that
@@ -237,10 +391,10 @@ func partialNote(r *triage.Report) string {
 	}
 	var b strings.Builder
 	if r.Reached() {
-		fmt.Fprintf(&b, ":warning: *Partial report:* %s of %s datacenters did not answer in full; their minions may be missing.",
+		fmt.Fprintf(&b, "*Partial report:* %s of %s datacenters did not answer in full; their minions may be missing.",
 			thousands(len(failed)), thousands(len(r.Datacenters)))
 	} else {
-		b.WriteString(":x: *No master answered;* this report has no minions.")
+		b.WriteString("*No master answered;* this report has no minions.")
 	}
 	for _, dc := range firstN(failed, 5) {
 		fmt.Fprintf(&b, "\n• %s: %s", code(dc.Name, 100), inline(dc.Error, 300))
@@ -251,22 +405,22 @@ func partialNote(r *triage.Report) string {
 	return b.String()
 }
 
+// slackCounts tallies the minions in classes that add up to the expected.
 func slackCounts(c triage.Counts) string {
-	failing := thousands(c.Failing) + " failing"
-	if c.Failing > 0 {
-		failing = "*" + failing + "*"
+	s := fmt.Sprintf("*%s failing* of %s %s", thousands(c.Failing), thousands(c.Expected), plural(c.Expected, "minion", "minions"))
+	if c.Failing == 0 {
+		s = fmt.Sprintf("%s failing of %s %s", thousands(c.Failing), thousands(c.Expected), plural(c.Expected, "minion", "minions"))
 	}
-	s := fmt.Sprintf("*Minions:* %s expected · %s answered · %s healthy · %s",
-		thousands(c.Expected), thousands(c.Answered), thousands(c.Healthy), failing)
 	// The rarer classes only when they occur: a zero is noise in a summary.
 	for _, x := range []struct {
 		n    int
 		what string
 	}{
+		{c.Healthy, "healthy"},
+		{c.NoJobs, "no highstate yet"},
 		{c.Unreachable, "unreachable"},
-		{c.ModuleMissing, "module missing"},
+		{c.ModuleMissing, "without the blame module"},
 		{c.BlameError, "blame error"},
-		{c.NoJobs, "no jobs"},
 	} {
 		if x.n > 0 {
 			s += " · " + thousands(x.n) + " " + x.what
@@ -285,25 +439,22 @@ func requestedBy(o SlackOptions) string {
 	return "Requested by " + inline(o.RequestedBy, 50)
 }
 
-// causeTitle names a cause in one line of mrkdwn: the commit with its link
-// and author, the release, the service, the state.
-func causeTitle(c triage.Cause, o SlackOptions) string {
+// title names a cause in one line of mrkdwn: the commit with its link and
+// author, the release, the service, the state.
+func (w *writer) title(c triage.Cause) string {
 	e := c.Evidence
 	switch c.Kind {
 	case triage.CauseCommit:
-		id := e.CommitID
-		if id == "" {
-			id = c.Key
-		}
-		short := truncateRunes(id, 7)
-		t := "Commit " + code(short, 40)
-		if linkable(e.CommitURL) {
-			t = "Commit " + link(e.CommitURL, short, 40)
-		}
-		if a := authorText(e, o); a != "" {
+		t := "Commit " + commitRef(firstNonEmpty(e.CommitID, c.Key), e.CommitURL)
+		if a := w.author(e); a != "" {
 			t += " by " + a
 		}
 		return t
+	case triage.CauseRollback:
+		if e.RolledBackFrom != "" {
+			return "Rollback from " + code(truncateRunes(e.RolledBackFrom, 7), 40)
+		}
+		return "Rollback " + code(truncateRunes(c.Key, 7), 40)
 	case triage.CauseRelease:
 		t := "Release " + code(firstNonEmpty(e.Version, c.Key), 80)
 		if e.PreviousVersion != "" {
@@ -327,17 +478,13 @@ func causeTitle(c triage.Cause, o SlackOptions) string {
 	return inline(string(c.Kind), 40) + " " + code(c.Key, 200)
 }
 
-// authorText is the author's name with their Slack mention, so that the
-// person who can fix it is notified; the email stands in for a missing name.
-func authorText(e triage.Evidence, o SlackOptions) string {
-	name := inline(firstNonEmpty(e.AuthorName, e.AuthorEmail), 80)
-	if m := mention(authorMention(e.AuthorEmail, o.AuthorMentions)); m != "" {
-		if name == "" {
-			return m
-		}
-		return name + " (" + m + ")"
+// commitRef is a short commit id, linked when there is a link.
+func commitRef(id, url string) string {
+	short := truncateRunes(id, 7)
+	if linkable(url) {
+		return link(url, short, 40)
 	}
-	return name
+	return code(short, 40)
 }
 
 // authorMention finds the Slack user of an email; git and Slack often
@@ -369,7 +516,7 @@ func slackDatacenters(dcs []string, n int) string {
 	case 1:
 		return " in " + code(dcs[0], 100)
 	}
-	return fmt.Sprintf(" in %s datacenters: %s", thousands(len(dcs)), codeList(dcs, n, 100))
+	return " in " + codeList(dcs, n, 100)
 }
 
 // codeList shows the first n items as code spans of at most each
@@ -397,14 +544,41 @@ func firstNonEmpty(ss ...string) string {
 	return ""
 }
 
-// slackThread builds the thread: one message per top cause, then the
-// datacenter table and errors, then the minions Sift could not ask. It
-// reports whether anything was left for the attached file.
-func slackThread(r *triage.Report, o SlackOptions) ([]SlackMessage, bool) {
+// button is a Block Kit button; style is "", "primary" or "danger".
+func button(actionID, value, text, style string) *slack.ButtonBlockElement {
+	b := slack.NewButtonBlockElement(actionID, value, slack.NewTextBlockObject(slack.PlainTextType, plain(text, 75), true, false))
+	if style != "" {
+		b.Style = slack.Style(style)
+	}
+	return b
+}
+
+// rerunButton runs the scope again; it is the primary action of a report
+// that did not finish.
+func rerunButton(s triage.Scope, primary bool) *slack.ButtonBlockElement {
+	style := ""
+	if primary {
+		style = "primary"
+	}
+	return button(ActionRerun, ScopeValue(s), "Re-run", style)
+}
+
+// ScopeValue is a scope as a button carries it: "kind:name".
+func ScopeValue(s triage.Scope) string { return string(s.Kind) + ":" + s.Name }
+
+func actions(blockID string, elems ...slack.BlockElement) slack.Block {
+	return slack.NewActionBlock(blockID, elems...)
+}
+
+// thread builds the thread: one message per top cause, then the
+// datacenter table, errors and notes. It reports whether anything was
+// left for the attached file.
+func (w *writer) thread() ([]SlackMessage, bool) {
+	r := w.r
 	var msgs []SlackMessage
 	overflow := false
 	for i, c := range firstN(r.Causes, threadCauses) {
-		msgs = append(msgs, causeMessage(i+1, c, o))
+		msgs = append(msgs, w.causeMessage(i+1, c))
 	}
 	if n := len(r.Causes) - threadCauses; n > 0 {
 		overflow = true
@@ -413,7 +587,10 @@ func slackThread(r *triage.Report, o SlackOptions) ([]SlackMessage, bool) {
 	table, cut := datacenterMessages(r)
 	msgs = append(msgs, table...)
 	overflow = overflow || cut
-	msgs = append(msgs, minionListMessages(r)...)
+	if triage.OutcomeOf(r) == triage.OutcomeStopped {
+		note := noteMessage(":octagonal_sign: " + stoppedNote(r))
+		msgs = append([]SlackMessage{note}, msgs...)
+	}
 	return msgs, overflow
 }
 
@@ -421,159 +598,202 @@ func noteMessage(text string) SlackMessage {
 	return SlackMessage{Text: fallback(text), Blocks: []slack.Block{section(text)}}
 }
 
-// causeMessage is the thread message of one cause, with its evidence. Each
-// part is capped so that together they stay inside one message; the minion
-// ids come last because they are what can best be left out.
-func causeMessage(rank int, c triage.Cause, o SlackOptions) SlackMessage {
+// causeMessage is the thread message of one cause: its title once, the
+// evidence that is not in the title, real messages, and its minions.
+// Each part is capped so that together they stay inside one message.
+func (w *writer) causeMessage(rank int, c triage.Cause) SlackMessage {
 	var m message
-	title := fmt.Sprintf("*#%d · %s* — *%s* %s%s", rank, causeTitle(c, o), thousands(c.Minions),
+	title := fmt.Sprintf("*#%d · %s* — *%s* %s%s", rank, w.title(c), thousands(c.Minions),
 		plural(c.Minions, "minion", "minions"), slackDatacenters(c.Datacenters, 10))
 	m.add(section(title), 0, 0)
-	m.add(section(inline(c.Summary, 1000)), 0, 0)
-	m.add(section(evidenceText(c.Evidence, o)), 0, 0)
-	e := c.Evidence
-	if e.Comment != "" {
-		m.add(section("*Comment:*\n"+codeBlock(e.Comment, 1500)), 0, 0)
-	}
-	var examples []string
-	for _, msg := range e.Messages {
-		if msg == e.Comment || strings.TrimSpace(msg) == "" {
-			continue
+	// Room for the minions and the button, which must not be crowded out.
+	const reserveBlocks, reserveChars = 3, 3400
+	m.add(section(w.evidenceText(c)), reserveBlocks, reserveChars)
+	longest := 0
+	for i, ex := range firstN(examples(c), causeExamples) {
+		g, whole := gist(ex.Text)
+		text := codeBlock(g, gistChars+100)
+		if who := likeIt(ex); who != "" {
+			text = text + "\n" + who
 		}
-		examples = append(examples, codeBlock(msg, 600))
-		if len(examples) == 3 {
+		if i == 0 {
+			text = "*What failed*\n" + text
+		}
+		if !m.add(section(text), reserveBlocks, reserveChars) {
 			break
 		}
+		// The full text of the most common message only, and only when it
+		// is short: the others are the same failure told another way, and a
+		// traceback would bury the thread. The button attaches them all.
+		if i == 0 && !whole && utf8.RuneCountInString(ex.Text) <= inlineFullText {
+			m.add(contextBlock("Full message:\n"+codeBlock(ex.Text, inlineFullText+100)), reserveBlocks, reserveChars)
+		}
+		if !whole {
+			longest = max(longest, utf8.RuneCountInString(ex.Text))
+		}
 	}
-	if len(examples) > 0 {
-		m.add(section("*Messages:*\n"+strings.Join(examples, "\n")), 0, 0)
-	}
-	if listsMinions(c.Kind) {
-		m.add(section(fmt.Sprintf("*Minions (%s):* listed at the end of the thread", thousands(max(c.Minions, len(c.MinionIDs))))), 0, 0)
-	} else {
-		m.add(section(minionIDsText(c)), 0, 0)
+	m.add(section(minionsText(c)), 1, 200)
+	if w.o.ReportID != "" {
+		var buttons []slack.BlockElement
+		value := fmt.Sprintf("%s/%d", w.o.ReportID, rank)
+		if len(c.MinionIDs) > 0 {
+			label := fmt.Sprintf("Show the %s %s", thousands(max(c.Minions, len(c.MinionIDs))), plural(c.Minions, "minion", "minions"))
+			buttons = append(buttons, button(ActionCauseMinions, value, label, ""))
+		}
+		if longest > inlineFullText {
+			buttons = append(buttons, button(ActionCauseMessages, value, "Full messages", ""))
+		}
+		if len(buttons) > 0 {
+			m.add(actions(fmt.Sprintf("sift_cause_%d", rank), buttons...), 0, 0)
+		}
 	}
 	return SlackMessage{
-		Text:   fallback(fmt.Sprintf("Cause #%d (%s): %s", rank, inline(string(c.Kind), 40), inline(c.Summary, 1000))),
+		Text:   fallback(fmt.Sprintf("Cause #%d: %s", rank, inline(c.Summary, 1000))),
 		Blocks: m.blocks,
 	}
 }
 
-// evidenceText lists the evidence a cause carries, one field a line, whatever
-// its kind, stopping before the section limit.
-func evidenceText(e triage.Evidence, o SlackOptions) string {
+// evidenceText is what supports a cause beyond its title, a few short
+// lines: what the commit changed, which states failed, since when.
+func (w *writer) evidenceText(c triage.Cause) string {
+	e := c.Evidence
 	var lines []string
 	add := func(label, value string) {
 		if value != "" {
 			lines = append(lines, "*"+label+":* "+value)
 		}
 	}
-	if e.CommitID != "" {
-		id := code(e.CommitID, 64)
-		if linkable(e.CommitURL) {
-			id += " (" + link(e.CommitURL, "open", 10) + ")"
+	add("Changed", codeList(e.Paths, 5, 150))
+	for _, rc := range firstN(e.RemovedCommits, 3) {
+		t := code(truncateRunes(rc.ID, 7), 40)
+		if rc.AuthorName != "" {
+			t += " by " + inline(rc.AuthorName, 80)
 		}
-		add("Commit", id)
-	}
-	author := authorText(e, o)
-	if e.AuthorEmail != "" && e.AuthorName != "" {
-		author += " &lt;" + inline(e.AuthorEmail, 120) + "&gt;"
-	}
-	add("Author", author)
-	add("Committed", inline(e.CommitDatetime, 60))
-	add("Paths", codeList(e.Paths, 10, 150))
-	if e.Version != "" {
-		v := code(e.Version, 80)
-		if e.PreviousVersion != "" {
-			v += " (previous " + code(e.PreviousVersion, 80) + ")"
+		if len(rc.Paths) > 0 {
+			t += ", " + codeList(rc.Paths, 3, 150)
 		}
-		add("Release", v)
+		add("Took out", t)
 	}
-	add("Service", code(e.ServiceURL, 200))
+	if n := len(e.RemovedCommits) - 3; n > 0 {
+		lines = append(lines, fmt.Sprintf("… and %s more commits taken out", thousands(n)))
+	}
+	if e.CommitDatetime != "" {
+		add("Committed", slackTime(e.CommitDatetime))
+	}
 	switch {
-	case e.Fun != "":
-		s := code(e.Fun, 100)
-		if e.StateID != "" {
-			s += " " + code(e.StateID, 200)
-		}
-		if e.SLS != "" {
-			s += " in " + code(e.SLS, 200)
-		}
-		add("State", s)
-	case e.CompileState != "":
-		add("Compile error in", code(e.CompileState, 200))
-	case e.SLS != "":
-		add("SLS", code(e.SLS, 200))
+	case c.Kind == triage.CauseFailedState && e.Fun != "" && e.SLS != "":
+		add("In", "sls "+code(e.SLS, 200))
+	case c.Kind != triage.CauseFailedState:
+		add("Failed states", codeList(failedStateNames(e.FailedStates), 3, 150))
 	}
-	add("Failed states", codeList(stateLabels(e.FailedStates), 5, 150))
-	add("Last success", inline(e.LastSuccess, 60))
-	add("First failure", inline(e.FirstFailure, 60))
-
-	var b strings.Builder
-	for _, l := range lines {
-		if b.Len() > 0 && len([]rune(b.String()))+1+len([]rune(l)) > sectionBudget {
-			break
-		}
-		if b.Len() > 0 {
-			b.WriteByte('\n')
-		}
-		b.WriteString(l)
+	if e.Dependents > 0 {
+		lines = append(lines, fmt.Sprintf("%s dependent %s failed only because this one did.", thousands(e.Dependents), plural(e.Dependents, "state", "states")))
 	}
-	return b.String()
+	if s := w.window(e); s != "" {
+		lines = append(lines, s)
+	}
+	return clip(strings.Join(lines, "\n"), sectionBudget)
 }
 
-// minionIDsText lists the first minion ids of a cause. The rest are counted
-// from c.Minions, since a report read back from JSON has only the first ids.
-func minionIDsText(c triage.Cause) string {
+// window is the failure window: failing since when, how long before this
+// triage, and the last success.
+func (w *writer) window(e triage.Evidence) string {
+	var parts []string
+	if t, ok := parseTime(e.FirstFailure); ok {
+		s := "*Failing since* " + slackDate(t)
+		if a := age(t, w.r.StartedAt); a != "" && !w.r.StartedAt.IsZero() {
+			s += " (" + a + " before this triage)"
+		}
+		parts = append(parts, s)
+	} else if e.FirstFailure != "" {
+		parts = append(parts, "*Failing since* "+inline(e.FirstFailure, 60))
+	}
+	if e.LastSuccess != "" {
+		parts = append(parts, "last success "+slackTime(e.LastSuccess))
+	}
+	return strings.Join(parts, " · ")
+}
+
+// minionsText names a cause's first minions. Minions Sift could not ask
+// are listed at length, since they are acted on by hand; the others are
+// named by a few, and the button lists them all. The rest are counted
+// from c.Minions, since a report read back from JSON has only the first
+// ids.
+func minionsText(c triage.Cause) string {
 	if len(c.MinionIDs) == 0 {
 		return ""
 	}
-	shown := firstN(c.MinionIDs, threadMinionIDs)
-	ids := make([]string, 0, len(shown))
-	for _, id := range shown {
-		ids = append(ids, escape(id, 80, modeLine))
+	total := max(c.Minions, len(c.MinionIDs))
+	limit := causeMinionIDs
+	if listsMinions(c.Kind) {
+		limit = listedMinions
 	}
-	text := fmt.Sprintf("*Minions (%s):*\n```%s```", thousands(max(c.Minions, len(c.MinionIDs))), strings.Join(ids, minionSeparator))
-	if extra := max(c.Minions, len(c.MinionIDs)) - len(shown); extra > 0 {
+	var ids []string
+	size := 0
+	for _, id := range firstN(c.MinionIDs, limit) {
+		e := escape(id, 80, modeLine)
+		if size+len([]rune(e))+2 > 2400 {
+			break
+		}
+		ids = append(ids, e)
+		size += len([]rune(e)) + 2
+	}
+	text := "```" + strings.Join(ids, minionSeparator) + "```"
+	if extra := total - len(ids); extra > 0 {
 		text += fmt.Sprintf("\n… and %s more", thousands(extra))
 	}
 	return text
 }
 
+// listsMinions says whether the minions of a cause of kind k are listed at
+// length in its message, rather than named by a few.
+func listsMinions(k triage.CauseKind) bool {
+	return k == triage.CauseUnreachable || k == triage.CauseModuleMissing || k == triage.CauseBlameError
+}
+
+// minionSeparator joins minion ids in code blocks: a comma list wraps to
+// the width of the thread, where one id a line would make the thread
+// hundreds of lines tall.
+const minionSeparator = ", "
+
 // datacenterMessages renders the per-datacenter table as code blocks, split
 // over sections and at most tableMessages messages, then the datacenters'
-// errors. It reports whether rows were left out.
+// errors and notes. A report of one datacenter that answered has no table:
+// the summary's counts are its row. It reports whether rows were left out.
 func datacenterMessages(r *triage.Report) ([]SlackMessage, bool) {
 	if len(r.Datacenters) == 0 {
 		return nil, false
 	}
-	rows := datacenterRows(r.Datacenters)
-	head, body := rows[0], rows[1:]
 	var msgs []SlackMessage
-	next := 0
-	for len(msgs) < tableMessages && next < len(body) {
-		var m message
-		if len(msgs) == 0 {
-			m.add(section(fmt.Sprintf("*Datacenters (%s)*", thousands(len(body)))), 0, 0)
-		}
-		for next < len(body) {
-			chunk, end := tableChunk(head, body, next)
-			// Room for the "and N more" note, should the table not fit.
-			if !m.add(section(chunk), 1, 300) {
+	cut := false
+	if len(r.Datacenters) > 1 || r.Datacenters[0].Error != "" {
+		rows := datacenterRows(r)
+		head, body := rows[0], rows[1:]
+		next := 0
+		for len(msgs) < tableMessages && next < len(body) {
+			var m message
+			if len(msgs) == 0 {
+				m.add(section(fmt.Sprintf("*Datacenters (%s)*", thousands(len(body)))), 0, 0)
+			}
+			for next < len(body) {
+				chunk, end := tableChunk(head, body, next)
+				// Room for the "and N more" note, should the table not fit.
+				if !m.add(section(chunk), 1, 300) {
+					break
+				}
+				next = end
+			}
+			if len(m.blocks) == 0 {
 				break
 			}
-			next = end
+			msgs = append(msgs, SlackMessage{Text: fallback("Datacenters of " + inline(r.Scope.String(), 300)), Blocks: m.blocks})
 		}
-		if len(m.blocks) == 0 {
-			break
+		cut = next < len(body)
+		if cut {
+			last := &msgs[len(msgs)-1]
+			n := len(body) - next
+			last.Blocks = append(last.Blocks, section(fmt.Sprintf("… and %s more %s — full report attached", thousands(n), plural(n, "datacenter", "datacenters"))))
 		}
-		msgs = append(msgs, SlackMessage{Text: fallback("Datacenters of " + inline(r.Scope.String(), 300)), Blocks: m.blocks})
-	}
-	cut := next < len(body)
-	if cut {
-		last := &msgs[len(msgs)-1]
-		n := len(body) - next
-		last.Blocks = append(last.Blocks, section(fmt.Sprintf("… and %s more %s — full report attached", thousands(n), plural(n, "datacenter", "datacenters"))))
 	}
 	if errs := datacenterErrorsMessage(r.Datacenters); errs != nil {
 		msgs = append(msgs, *errs)
@@ -583,28 +803,84 @@ func datacenterMessages(r *triage.Report) ([]SlackMessage, bool) {
 
 // datacenterRows aligns the table on the raw text, then escapes each line:
 // aligning escaped text would count "&amp;" as five columns where Slack
-// shows one.
-func datacenterRows(dcs []triage.DatacenterResult) []string {
+// shows one. A row is about 60 characters: name, failing of expected,
+// minions with no highstate yet, time, and the datacenter's top cause or
+// that it failed.
+func datacenterRows(r *triage.Report) []string {
 	var b strings.Builder
-	tw := tabwriter.NewWriter(&b, 0, 8, 2, ' ', 0)
-	fmt.Fprintln(tw, "DC\tMASTER\tEXPECTED\tANSWERED\tHEALTHY\tFAILING\tUNREACH\tNO MODULE\tBLAME ERR\tTIME\tERROR")
-	for _, dc := range dcs {
-		status := "-"
+	tw := tabwriter.NewWriter(&b, 0, 8, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "DC\tFAILING\tNO JOBS\tTIME\t TOP CAUSE\t")
+	for _, dc := range r.Datacenters {
+		top := dcTopCause(r, dc.Name)
+		failing := thousands(dc.Counts.Failing) + "/" + thousands(dc.Counts.Expected)
 		if dc.Error != "" {
-			status = "yes"
+			top = "error, see below"
+			if dc.Counts.Expected == 0 {
+				failing = "-"
+			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\n",
-			textClean(dc.Name, 40), textClean(dc.Master, 40),
-			dc.Counts.Expected, dc.Counts.Answered, dc.Counts.Healthy, dc.Counts.Failing,
-			dc.Counts.Unreachable, dc.Counts.ModuleMissing, dc.Counts.BlameError,
-			formatDuration(dc.Duration), status)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t %s\t\n",
+			textClean(dc.Name, tableName), failing, thousands(dc.Counts.NoJobs),
+			formatDuration(dc.Duration), textClean(top, tableCause))
 	}
 	tw.Flush()
 	lines := strings.Split(strings.TrimRight(b.String(), "\n"), "\n")
 	for i, l := range lines {
-		lines[i] = escape(strings.TrimRight(l, " "), 400, modeLine)
+		// Right alignment pads the first column too: names read better
+		// flush left.
+		lines[i] = escape(leftName(strings.TrimRight(l, " ")), 400, modeLine)
 	}
 	return lines
+}
+
+// leftName moves the padding of a right-aligned row's first column to its
+// right.
+func leftName(row string) string {
+	trimmed := strings.TrimLeft(row, " ")
+	pad := len(row) - len(trimmed)
+	name, rest, _ := strings.Cut(trimmed, " ")
+	return name + strings.Repeat(" ", pad) + " " + rest
+}
+
+// dcTopCause names the highest-ranked cause that explains failing
+// minions of a datacenter, in a few words.
+func dcTopCause(r *triage.Report, dc string) string {
+	for _, c := range r.Causes {
+		if !c.Kind.Explains() {
+			continue
+		}
+		for _, d := range c.Datacenters {
+			if d == dc {
+				return shortCause(c)
+			}
+		}
+	}
+	return "-"
+}
+
+// shortCause names a cause in a table cell.
+func shortCause(c triage.Cause) string {
+	e := c.Evidence
+	switch c.Kind {
+	case triage.CauseCommit:
+		return "commit " + truncateRunes(firstNonEmpty(e.CommitID, c.Key), 7)
+	case triage.CauseRollback:
+		return "rollback " + truncateRunes(firstNonEmpty(e.CommitID, c.Key), 7)
+	case triage.CauseRelease:
+		return "release " + firstNonEmpty(e.Version, c.Key)
+	case triage.CauseExternalService:
+		s := firstNonEmpty(e.ServiceURL, c.Key)
+		if _, host, ok := strings.Cut(s, "://"); ok {
+			s = host
+		}
+		return s
+	case triage.CauseFailedState:
+		if e.Fun == "" && e.CompileState != "" {
+			return "compile " + e.CompileState
+		}
+		return firstNonEmpty(e.StateID, c.Key)
+	}
+	return string(c.Kind)
 }
 
 // tableChunk takes rows from body[from:] into one code block, with the
@@ -626,87 +902,55 @@ func tableChunk(head string, body []string, from int) (string, int) {
 	return "```" + text + "```", end
 }
 
+// datacenterErrorsMessage spells out why datacenters failed, and what
+// the report must say about how their calls went (the notes), each once.
 func datacenterErrorsMessage(dcs []triage.DatacenterResult) *SlackMessage {
-	var failed []triage.DatacenterResult
+	var failed, noted []triage.DatacenterResult
 	for _, dc := range dcs {
 		if dc.Error != "" {
 			failed = append(failed, dc)
 		}
+		if len(dc.Notes) > 0 {
+			noted = append(noted, dc)
+		}
 	}
-	if len(failed) == 0 {
+	if len(failed) == 0 && len(noted) == 0 {
 		return nil
 	}
 	var m message
-	m.add(section(fmt.Sprintf("*Datacenter errors (%s)*", thousands(len(failed)))), 0, 0)
-	for _, dc := range firstN(failed, datacenterErrors) {
-		m.add(section(fmt.Sprintf("%s on %s:\n%s", code(dc.Name, 100), code(dc.Master, 100), codeBlock(dc.Error, 600))), 1, 200)
-	}
-	if n := len(failed) - datacenterErrors; n > 0 {
-		m.add(section(fmt.Sprintf("… and %s more — full report attached", thousands(n))), 0, 0)
-	}
-	return &SlackMessage{Text: fallback(fmt.Sprintf("%s %s", thousands(len(failed)), plural(len(failed), "datacenter error", "datacenter errors"))), Blocks: m.blocks}
-}
-
-// minionListMessages lists the minions Sift could not ask, one message per
-// kind: those are the ones an SRE acts on by hand (restart the minion,
-// sync the module), and copies from the thread to do it.
-func minionListMessages(r *triage.Report) []SlackMessage {
-	var msgs []SlackMessage
-	listed := map[triage.CauseKind]bool{}
-	for _, c := range r.Causes {
-		// Triage keys these causes by kind, so there is one of each; the
-		// check keeps a report that has more from flooding the thread.
-		if !listsMinions(c.Kind) || len(c.MinionIDs) == 0 || listed[c.Kind] {
-			continue
+	if len(failed) > 0 {
+		m.add(section(fmt.Sprintf("*Datacenter errors (%s)*", thousands(len(failed)))), 0, 0)
+		for _, dc := range firstN(failed, datacenterErrors) {
+			m.add(section(fmt.Sprintf("%s on %s:\n%s", code(dc.Name, 100), code(dc.Master, 100), codeBlock(dc.Error, 600))), 2, 1200)
 		}
-		listed[c.Kind] = true
-		title := "Unreachable minions"
-		if c.Kind == triage.CauseModuleMissing {
-			title = "Minions without the blame module"
+		if n := len(failed) - datacenterErrors; n > 0 {
+			m.add(section(fmt.Sprintf("… and %s more — full report attached", thousands(n))), 1, 1000)
 		}
-		total := max(c.Minions, len(c.MinionIDs))
-		var m message
-		m.add(section(fmt.Sprintf("*%s (%s)*", title, thousands(total))), 0, 0)
-		ids := firstN(c.MinionIDs, listedMinions)
-		next := 0
-		for next < len(ids) {
-			var chunk []string
-			size := 6
-			end := next
-			for end < len(ids) {
-				id := escape(ids[end], 80, modeLine)
-				l := len([]rune(id)) + len(minionSeparator)
-				if end > next && size+l > sectionBudget {
-					break
+	}
+	if len(noted) > 0 {
+		// The same note on many datacenters is said once, with their names.
+		var order []string
+		where := map[string][]string{}
+		for _, dc := range noted {
+			for _, n := range dc.Notes {
+				if _, ok := where[n]; !ok {
+					order = append(order, n)
 				}
-				chunk = append(chunk, id)
-				size += l
-				end++
+				where[n] = append(where[n], dc.Name)
 			}
-			if !m.add(section("```"+strings.Join(chunk, minionSeparator)+"```"), 1, 200) {
-				break
-			}
-			next = end
 		}
-		if n := total - next; n > 0 {
-			m.add(section(fmt.Sprintf("… and %s more", thousands(n))), 0, 0)
+		var lines []string
+		for _, n := range firstN(order, 10) {
+			lines = append(lines, "• "+codeList(where[n], 5, 60)+": "+inline(n, 300))
 		}
-		msgs = append(msgs, SlackMessage{Text: fallback(fmt.Sprintf("%s (%s)", title, thousands(total))), Blocks: m.blocks})
+		m.add(contextBlock("*Notes*\n"+strings.Join(lines, "\n")), 0, 0)
 	}
-	return msgs
+	text := fmt.Sprintf("%s %s", thousands(len(failed)), plural(len(failed), "datacenter error", "datacenter errors"))
+	if len(failed) == 0 {
+		text = "Notes on the datacenters"
+	}
+	return &SlackMessage{Text: fallback(text), Blocks: m.blocks}
 }
-
-// listsMinions says whether the minions of a cause of kind k get a list of
-// their own at the end of the thread, rather than their first ids in the
-// cause's message.
-func listsMinions(k triage.CauseKind) bool {
-	return k == triage.CauseUnreachable || k == triage.CauseModuleMissing
-}
-
-// minionSeparator joins minion ids in code blocks: a comma list wraps to
-// the width of the thread, where one id a line would make the thread
-// hundreds of lines tall.
-const minionSeparator = ", "
 
 // slackFile is the full JSON report, attached when the thread could not
 // hold it all.

@@ -112,13 +112,24 @@ func writeTextCause(b *strings.Builder, rank int, c triage.Cause) {
 	}
 	line("service", textClean(e.ServiceURL, maxTextField))
 	line("state", textState(e))
-	line("comment", textClean(e.Comment, maxTextField))
-	line("failed states", textList(stateLabels(e.FailedStates), maxTextMessages))
+	line("failed states", textList(failedStateNames(e.FailedStates), maxTextMessages))
 	line("window", textWindow(e))
-	for _, m := range firstN(e.Messages, maxTextMessages) {
-		line("message", textClean(m, maxTextField))
+	// Real messages, never the masked templates they are grouped by; the
+	// gist of each, since the JSON report holds the evidence in full.
+	exs := examples(c)
+	for _, ex := range firstN(exs, maxTextMessages) {
+		g, _ := gist(ex.Text)
+		m := textClean(g, maxTextField)
+		if ex.Minion != "" {
+			m += " (on " + textClean(ex.Minion, maxTextField)
+			if ex.Count > 1 {
+				m += fmt.Sprintf(" and %d more like it", ex.Count-1)
+			}
+			m += ")"
+		}
+		line("message", m)
 	}
-	if n := len(e.Messages) - maxTextMessages; n > 0 {
+	if n := len(exs) - maxTextMessages; n > 0 {
 		line("message", fmt.Sprintf("... and %d more", n))
 	}
 	line("minion ids", textMinionIDs(c))
