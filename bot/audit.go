@@ -13,13 +13,16 @@ import (
 // Outcomes of a command, as the audit log names them.
 const (
 	OutcomeOK = "ok"
-	// OutcomePartial is a report posted with parts Slack refused.
+	// OutcomePartial is a report posted with parts Slack refused, or a
+	// report some datacenters did not answer.
 	OutcomePartial    = "partial"
 	OutcomeRefused    = "refused"
 	OutcomeUsageError = "usage_error"
 	OutcomeHelp       = "help"
-	OutcomeFailed     = "failed"
-	OutcomeCancelled  = "cancelled"
+	// OutcomeFailed is a command that could not run, a triage that
+	// reached no master, or one that hit an internal error.
+	OutcomeFailed    = "failed"
+	OutcomeCancelled = "cancelled"
 )
 
 // AuditRecord is one line of the audit log: who ran what, where, and how
@@ -38,7 +41,11 @@ type AuditRecord struct {
 	Text    string        `json:"text"`
 	Scope   *triage.Scope `json:"scope,omitempty"`
 	Outcome string        `json:"outcome"`
-	// Reason says why a command was refused or failed.
+	// Triage is how far the triage got: complete, partial (some
+	// datacenters did not answer), failed (no master answered) or stopped.
+	Triage string `json:"triage,omitempty"`
+	// Reason says why a command was refused or failed, or what a partial
+	// report lacks.
 	Reason     string `json:"reason,omitempty"`
 	DurationMS int64  `json:"duration_ms"`
 	// MessageTS is the report's summary message.

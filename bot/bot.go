@@ -27,6 +27,7 @@ import (
 
 	"github.com/sift-chatops/sift/commands"
 	"github.com/sift-chatops/sift/config"
+	"github.com/sift-chatops/sift/formatters"
 	"github.com/sift-chatops/sift/triage"
 )
 
@@ -55,7 +56,9 @@ type Config struct {
 	// Authz restricts each command kind to users and user groups.
 	Authz config.Authz
 	// ProgressInterval is the least time between two updates of one
-	// message (Slack allows about one chat.update a second per message).
+	// message (Slack allows about one chat.update a second per message);
+	// a running triage's summary is also refreshed that often when
+	// nothing new came, so that its elapsed time and waits stay current.
 	ProgressInterval time.Duration
 	// ShutdownGrace is how long running triages may go on once Run's
 	// context ends; they are then cancelled and say so in their thread.
@@ -69,6 +72,9 @@ type Config struct {
 	// PingInterval is how long socket mode waits for Slack's ping before
 	// it reconnects; 0 keeps slack-go's 30 s.
 	PingInterval time.Duration
+	// MentionAuthors says which commit authors a report mentions;
+	// empty means formatters.MentionTop.
+	MentionAuthors formatters.MentionPolicy
 }
 
 // Triager runs one triage. *triage.Triager is one.
@@ -87,11 +93,26 @@ type Clock interface {
 	Now() time.Time
 	// Sleep waits d, or until ctx ends and returns its error.
 	Sleep(ctx context.Context, d time.Duration) error
+	// NewTicker returns a ticker that ticks every d until stopped.
+	NewTicker(d time.Duration) Ticker
+}
+
+// Ticker is what the bot needs of a time.Ticker.
+type Ticker interface {
+	C() <-chan time.Time
+	Stop()
 }
 
 type realClock struct{}
 
 func (realClock) Now() time.Time { return time.Now() }
+
+func (realClock) NewTicker(d time.Duration) Ticker { return realTicker{time.NewTicker(d)} }
+
+type realTicker struct{ t *time.Ticker }
+
+func (r realTicker) C() <-chan time.Time { return r.t.C }
+func (r realTicker) Stop()               { r.t.Stop() }
 
 func (realClock) Sleep(ctx context.Context, d time.Duration) error {
 	t := time.NewTimer(d)
@@ -136,7 +157,9 @@ type Bot struct {
 	authz  *authorizer
 	audit  *auditLog
 	emails *emailCache
-	slots  chan struct{}
+	// reports are the last reports posted, for their buttons.
+	reports reportStore
+	slots   chan struct{}
 	// me is the bot's identity, once FindPost asked Slack for it.
 	me atomic.Pointer[identity]
 
@@ -380,7 +403,7 @@ func (b *Bot) event(ctx context.Context, sm *socketmode.Client, evt socketmode.E
 	// live connection; when there is none, waiting longer than Slack does
 	// would only hold up the loop, and the redelivery is deduplicated.
 	ackCtx, cancel := context.WithTimeout(ctx, ackQueueTimeout)
-	err := sm.AckCtx(ackCtx, evt.Request.EnvelopeID, nil)
+	err := sm.AckCtx(ackCtx, evt.Request.EnvelopeID, b.ackPayload(evt))
 	cancel()
 	if err != nil {
 		b.log.WithField("envelope", evt.Request.EnvelopeID).WithError(err).Warn("slack acknowledgement not sent")
@@ -401,6 +424,12 @@ func (b *Bot) event(ctx context.Context, sm *socketmode.Client, evt socketmode.E
 	}
 	if seen.add(keys...) {
 		b.log.WithFields(logrus.Fields{"envelope": evt.Request.EnvelopeID, "retry_attempt": evt.Request.RetryAttempt}).Info("slack redelivery ignored")
+		return
+	}
+	if cb, ok := evt.Data.(slack.InteractionCallback); ok && evt.Type == socketmode.EventTypeInteractive {
+		if work := b.interaction(cb); work != nil {
+			b.handlers.Go(func() { work(life) })
+		}
 		return
 	}
 	if cmd == nil {

@@ -542,7 +542,8 @@ func TestShutdown(t *testing.T) {
 			t.Fatalf("audit = %+v", r)
 		}
 		thread := h.slack.Thread(incident, r[0].MessageTS)
-		if len(thread) != 1 || !strings.Contains(thread[0].Text, "shutting down") {
+		if len(thread) != 1 || !strings.Contains(thread[0].Text, "Sift was stopped before this triage finished (after ") ||
+			!strings.Contains(thread[0].Text, "; run it again with `/blame-group europe`") {
 			t.Errorf("thread = %s", texts(thread))
 		}
 		if m, _ := h.slack.Message(incident, r[0].MessageTS); !strings.Contains(m.Text, "could not triage") {
@@ -801,7 +802,7 @@ func TestPostingWithoutACommand(t *testing.T) {
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("TriageTo = %v, want context.Canceled", err)
 	}
-	if th := h.slack.Thread(elsewhere, ts); len(th) != 1 || !strings.Contains(th[0].Text, "stopped this triage") {
+	if th := h.slack.Thread(elsewhere, ts); len(th) != 1 || !strings.Contains(th[0].Text, "Sift was stopped before this triage finished") {
 		t.Errorf("thread of a stopped triage:\n%s", texts(th))
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -108,6 +109,12 @@ func (b *Bot) handle(life lifetimes, cmd *command) {
 		Command: cmd.name, Text: truncate(cmd.text, maxAuditText),
 	}
 	defer func() {
+		// A bug in one command must not take the others, or Sift, down.
+		if v := recover(); v != nil {
+			logPanic(log, v)
+			rec.Outcome, rec.Reason = OutcomeFailed, "internal error"
+			b.tell(ctx, cmd, internalErrorText(id))
+		}
 		rec.DurationMS = b.clock.Now().Sub(cmd.received).Milliseconds()
 		if err := b.audit.write(rec); err != nil {
 			log.WithError(err).Error("audit record not written")
@@ -150,8 +157,21 @@ func (b *Bot) handle(life lifetimes, cmd *command) {
 	}
 
 	res := b.run(life, cmd.channel, cmd.threadTS, scope, formatters.SlackOptions{RequestedBy: cmd.user}, id, log)
+	res.audit(&rec)
+	if res.ts == "" && res.postErr != nil {
+		b.tell(ctx, cmd, cannotPost(res.postErr, id))
+	}
+}
+
+// audit fills in what rec says of how the triage went: a report that
+// reached no master is a failed command, one that some datacenters did
+// not answer a partial one, whatever Slack did with it.
+func (res outcome) audit(rec *AuditRecord) {
 	rec.MessageTS = res.ts
+	var reportOutcome triage.Outcome
 	if res.report != nil {
+		reportOutcome = triage.OutcomeOf(res.report)
+		rec.Triage = string(reportOutcome)
 		rec.Headline = res.report.Headline
 		failing := res.report.Counts.Failing
 		rec.Failing = &failing
@@ -164,16 +184,39 @@ func (b *Bot) handle(life lifetimes, cmd *command) {
 		rec.Outcome, rec.Reason = OutcomeCancelled, "shutdown"
 	case res.err != nil:
 		rec.Outcome, rec.Reason = OutcomeFailed, res.err.Error()
+	case reportOutcome == triage.OutcomeFailed:
+		rec.Outcome, rec.Reason = OutcomeFailed, res.report.Headline
 	case res.postErr != nil && res.report != nil:
 		rec.Outcome, rec.Reason = OutcomePartial, res.postErr.Error()
 	case res.postErr != nil:
 		rec.Outcome, rec.Reason = OutcomeFailed, res.postErr.Error()
+	case reportOutcome == triage.OutcomePartial:
+		rec.Outcome, rec.Reason = OutcomePartial, res.report.Headline
 	default:
 		rec.Outcome = OutcomeOK
 	}
-	if res.ts == "" && res.postErr != nil {
-		b.tell(ctx, cmd, cannotPost(res.postErr, id))
+}
+
+// internalErrorText is what a person is told of a failure that is not
+// theirs to fix: the detail is in the log, under id.
+func internalErrorText(id string) string {
+	return "Sift hit an internal error; the log has id " + id + "."
+}
+
+// errInternal is a command that ended in a panic.
+type errInternal struct{ id string }
+
+func (e errInternal) Error() string { return "internal error (id " + e.id + ")" }
+
+// logPanic logs a recovered panic with its stack: the stack where it
+// happened, for a panic in one of a triage's goroutines.
+func logPanic(log logrus.FieldLogger, v any) {
+	stack := debug.Stack()
+	var p *triage.PanicError
+	if err, ok := v.(error); ok && errors.As(err, &p) && len(p.Stack) > 0 {
+		stack, v = p.Stack, p.Value
 	}
+	log.WithFields(logrus.Fields{"panic": fmt.Sprint(v), "stack": string(stack)}).Error("command panicked")
 }
 
 // cannotPost tells a person why the report could not be posted at all.
@@ -236,26 +279,39 @@ const noteTimeout = 5 * time.Second
 
 // run posts the progress summary, runs the triage in a slot, and posts
 // its report or what went wrong.
-func (b *Bot) run(life lifetimes, channel, threadTS string, scope triage.Scope, o formatters.SlackOptions, id string, log logrus.FieldLogger) outcome {
+func (b *Bot) run(life lifetimes, channel, threadTS string, scope triage.Scope, o formatters.SlackOptions, id string, log logrus.FieldLogger) (res outcome) {
 	ctx := life.post
 	ts, err := b.Reply(ctx, channel, threadTS, formatters.SlackProgress(scope, formatters.Progress{}, o))
 	if err != nil {
 		return outcome{postErr: err}
 	}
-	res := outcome{ts: ts}
+	res = outcome{ts: ts}
 	root := threadTS
 	if root == "" {
 		root = ts
 	}
-	live := b.startLive(ctx, channel, ts)
-
 	start := b.clock.Now()
+	view := &progressView{scope: scope, o: o, start: start}
+	live := b.startLive(ctx, channel, ts, view.render)
+	finished := false
+	defer func() {
+		v := recover()
+		if v == nil {
+			return
+		}
+		logPanic(log, v)
+		msg := internalErrorText(id)
+		var uerr error
+		if !finished {
+			uerr = live.finish(ctx, formatters.SlackError(scope, msg, o))
+		}
+		_, rerr := b.Reply(ctx, channel, root, formatters.SlackMessage{Text: ":x: " + msg})
+		res = outcome{report: res.report, ts: ts, err: errInternal{id}, postErr: errors.Join(uerr, rerr)}
+	}()
+
 	rep, err := b.triage(life.triage, scope, func(p triage.Progress) {
-		live.set(formatters.SlackProgress(scope, formatters.Progress{
-			DatacentersDone: p.DatacentersDone, DatacentersTotal: p.DatacentersTotal,
-			MinionsAnswered: p.MinionsAnswered, MinionsExpected: p.MinionsExpected,
-			Elapsed: p.Elapsed, Running: p.Running,
-		}, o))
+		view.set(p, b.clock.Now())
+		live.changed()
 	})
 	d := b.clock.Now().Sub(start)
 	if b.deps.OnTriage != nil {
@@ -266,10 +322,12 @@ func (b *Bot) run(life lifetimes, channel, threadTS string, scope triage.Scope, 
 	switch {
 	case err == nil:
 		res.report = rep
+		o = b.reportOptions(o, rep)
 		if o.AuthorMentions == nil {
 			o.AuthorMentions = b.authorMentions(ctx, rep)
 		}
 		sr := formatters.Slack(rep, o)
+		finished = true
 		uerr := live.finish(ctx, sr.Summary)
 		if uerr != nil && ctx.Err() == nil {
 			note := ":warning: Sift could not update the summary above (Slack said " + errorCode(uerr) + "); the details follow."
@@ -285,7 +343,8 @@ func (b *Bot) run(life lifetimes, channel, threadTS string, scope triage.Scope, 
 			nctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), noteTimeout)
 		}
 		defer cancel()
-		msg := fmt.Sprintf("Sift was shutting down and stopped this triage after %s. Run the command again in a minute.", d.Round(time.Second))
+		msg := triage.StoppedHeadline(d, b.rerun(scope)) + "."
+		finished = true
 		uerr := live.finish(nctx, formatters.SlackError(scope, msg, o))
 		_, rerr := b.Reply(nctx, channel, root, formatters.SlackMessage{Text: ":octagonal_sign: " + msg})
 		res.postErr = errors.Join(uerr, rerr)
@@ -299,9 +358,17 @@ func (b *Bot) run(life lifetimes, channel, threadTS string, scope triage.Scope, 
 			log.WithError(err).Error("triage failed")
 			msg = "Sift hit an internal error. Quote id " + id + " to whoever runs Sift."
 		}
+		finished = true
 		res.postErr = live.finish(ctx, formatters.SlackError(scope, msg, o))
 	}
 	return res
+}
+
+// rerun says how to run the triage of s again in Slack.
+func (b *Bot) rerun(s triage.Scope) string {
+	names := b.deps.Parser.Names
+	slash := map[triage.ScopeKind]string{triage.ScopeMinion: names.Minion, triage.ScopeDatacenter: names.Datacenter, triage.ScopeGroup: names.Group}[s.Kind]
+	return "`" + slash + " " + s.Name + "`"
 }
 
 // triage runs one triage in a slot: MaxTriages run at once, the others

@@ -109,6 +109,13 @@ func (c *testClock) Sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
+func (c *testClock) NewTicker(d time.Duration) bot.Ticker { return realTicker{time.NewTicker(d)} }
+
+type realTicker struct{ t *time.Ticker }
+
+func (r realTicker) C() <-chan time.Time { return r.t.C }
+func (r realTicker) Stop()               { r.t.Stop() }
+
 func (c *testClock) long() []time.Duration {
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -8,17 +8,22 @@ import (
 	"github.com/sift-chatops/sift/formatters"
 )
 
-// liveMessage keeps one message showing the newest of a stream of
-// versions, with at most one chat.update per ProgressInterval: Slack
-// allows about one update a second per message, and a 100-datacenter
-// group reports progress far more often than that.
+// liveMessage keeps one message showing the state of a running triage,
+// with at most one chat.update per ProgressInterval: Slack allows about
+// one update a second per message, and a 100-datacenter group reports
+// progress far more often than that. When nothing new comes it still
+// refreshes the message every ProgressInterval, so that the elapsed time
+// and the waits it shows move: a hung master must not look like a dead
+// bot.
 type liveMessage struct {
 	b           *Bot
 	channel, ts string
+	// render returns the message as it should read at now.
+	render func(now time.Time) formatters.SlackMessage
 
-	mu   sync.Mutex
-	next *formatters.SlackMessage
-	last time.Time // when the message was last posted or updated
+	mu    sync.Mutex
+	dirty bool      // something new since the last update
+	last  time.Time // when the message was last posted or updated
 	// broken stops the progress updates after one failed: the message
 	// may be gone, and the final update says what there is to say.
 	broken bool
@@ -29,22 +34,22 @@ type liveMessage struct {
 }
 
 // startLive starts keeping the message of channel at ts, just posted, up
-// to date. ctx bounds the updates; finish must be called.
-func (b *Bot) startLive(ctx context.Context, channel, ts string) *liveMessage {
+// to date with render. ctx bounds the updates; finish must be called.
+func (b *Bot) startLive(ctx context.Context, channel, ts string, render func(time.Time) formatters.SlackMessage) *liveMessage {
 	runCtx, stop := context.WithCancel(ctx)
 	l := &liveMessage{
-		b: b, channel: channel, ts: ts, last: b.clock.Now(),
+		b: b, channel: channel, ts: ts, render: render, last: b.clock.Now(),
 		wake: make(chan struct{}, 1), stop: stop, done: make(chan struct{}),
 	}
 	go l.run(ctx, runCtx)
 	return l
 }
 
-// set makes m the next version of the message. It never blocks: it is
-// called from the triage's progress callback.
-func (l *liveMessage) set(m formatters.SlackMessage) {
+// changed says that the message has something new to show. It never
+// blocks: it is called from the triage's progress callback.
+func (l *liveMessage) changed() {
 	l.mu.Lock()
-	l.next = &m
+	l.dirty = true
 	l.mu.Unlock()
 	select {
 	case l.wake <- struct{}{}:
@@ -52,27 +57,34 @@ func (l *liveMessage) set(m formatters.SlackMessage) {
 	}
 }
 
-// run sends the pending version in its turn until finish. The update
-// itself runs under ctx, so that finish does not cut a call in flight.
+// run sends the message in its turn until finish: when something new came,
+// and at each tick. The update itself runs under ctx, so that finish does
+// not cut a call in flight.
 func (l *liveMessage) run(ctx, runCtx context.Context) {
 	defer close(l.done)
+	ticker := l.b.clock.NewTicker(l.b.cfg.ProgressInterval)
+	defer ticker.Stop()
 	for {
 		select {
 		case <-runCtx.Done():
 			return
 		case <-l.wake:
+		case <-ticker.C():
+			l.mu.Lock()
+			l.dirty = true
+			l.mu.Unlock()
 		}
 		if l.waitTurn(runCtx) != nil {
 			return
 		}
 		l.mu.Lock()
-		m, broken := l.next, l.broken
-		l.next = nil
+		dirty, broken := l.dirty, l.broken
+		l.dirty = false
 		l.mu.Unlock()
-		if m == nil || broken {
+		if !dirty || broken {
 			continue
 		}
-		err := l.b.Update(ctx, l.channel, l.ts, *m)
+		err := l.b.Update(ctx, l.channel, l.ts, l.render(l.b.clock.Now()))
 		l.mu.Lock()
 		l.last = l.b.clock.Now()
 		l.broken = err != nil

@@ -88,9 +88,9 @@ func Reason(err error, master string) string {
 	return truncate(s, maxReason)
 }
 
-// stoppedHeadline says that the triage did not finish, and how to run it
-// again: a report cut short must not read like an all-clear.
-func stoppedHeadline(elapsed time.Duration, rerun string) string {
+// StoppedHeadline says that a triage did not finish, and how to run it
+// again (rerun): a report cut short must not read like an all-clear.
+func StoppedHeadline(elapsed time.Duration, rerun string) string {
 	return fmt.Sprintf("Sift was stopped before this triage finished (after %s); run it again with %s", humanSeconds(elapsed), rerun)
 }
 

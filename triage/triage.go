@@ -432,7 +432,7 @@ func (r *run) report(results []DatacenterResult) *Report {
 func (r *run) judge(rep *Report) {
 	if r.ctx != nil && r.ctx.Err() != nil {
 		rep.Outcome = OutcomeStopped
-		rep.Headline = stoppedHeadline(rep.Duration, r.t.opts.Rerun(r.scope))
+		rep.Headline = StoppedHeadline(rep.Duration, r.t.opts.Rerun(r.scope))
 		return
 	}
 	var fails []dcFailure
