@@ -208,7 +208,7 @@ func (s *Server) localAsync(c chunk) any {
 	j := &job{jid: jid, start: start, c: c, user: s.master.Username,
 		answers: map[string]json.RawMessage{}, results: map[string][]byte{},
 		delays: map[string]time.Duration{}, silent: map[string]bool{}}
-	multi := isList(c.Fun)
+	key := string(mustPyJSON(object{{"fun", c.Fun}, {"arg", c.Arg}}))
 	for _, m := range t.matched {
 		j.minions = append(j.minions, m.ID)
 		j.delays[m.ID] = m.Delay
@@ -216,18 +216,51 @@ func (s *Server) localAsync(c chunk) any {
 		if j.silent[m.ID] {
 			continue
 		}
-		ans := m.answer(c.Fun, c.Arg)
-		j.answers[m.ID] = ans
-		var rc, success any = 0, true
-		if multi {
-			// A multi-function job's cached result has an empty retcode and
-			// a success per function.
-			rc, success = object{}, successes(c.Fun, ans)
+		enc, ok := s.encoded[encodedKey{m, key}]
+		if !ok {
+			enc = encodeResult(m, c)
+			s.encoded[encodedKey{m, key}] = enc
 		}
-		j.results[m.ID] = mustPyJSON(object{{"return", ans}, {"retcode", rc}, {"success", success}})
+		j.answers[m.ID], j.results[m.ID] = enc.answer, enc.result
 	}
 	s.jobs[jid] = j
 	return object{{"jid", jid}, {"minions", j.minions}}
+}
+
+// encodedKey names a minion's answer to one call: a fleet of thousands of
+// minions is asked the same many times, and encoding its answers costs more
+// than serving them.
+type encodedKey struct {
+	m   *Minion
+	fun string
+}
+
+// encodedResult is a minion's answer to a job, as GET /jobs/<jid> shows it.
+type encodedResult struct {
+	answer json.RawMessage
+	// result is the minion's entry of info[0].Result.
+	result []byte
+}
+
+func encodeResult(m *Minion, c chunk) encodedResult {
+	ans := m.answer(c.Fun, c.Arg)
+	if bytes.IndexByte(ans, '\n') >= 0 {
+		// A scripted answer written over several lines is served as Salt
+		// writes it.
+		ans = mustPyJSON(ans)
+	}
+	var rc, success any = 0, true
+	if isList(c.Fun) {
+		// A multi-function job's cached result has an empty retcode and
+		// a success per function.
+		rc, success = object{}, successes(c.Fun, ans)
+	}
+	result := append([]byte(`{"return": `), ans...)
+	result = append(result, `, "retcode": `...)
+	result = append(result, mustPyJSON(rc)...)
+	result = append(result, `, "success": `...)
+	result = append(result, mustPyJSON(success)...)
+	return encodedResult{answer: ans, result: append(result, '}')}
 }
 
 // wait waits d, or until the client gives up; it reports whether the

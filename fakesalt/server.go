@@ -133,6 +133,7 @@ type Server struct {
 	faults  []Fault
 	counts  map[string]int
 	now     func() time.Time
+	encoded map[encodedKey]encodedResult
 	// stop ends the answers that stall, when the server closes.
 	stop chan struct{}
 }
@@ -153,7 +154,8 @@ func NewTLSServer(m *Master) *Server {
 }
 
 func newServer(m *Master) *Server {
-	return &Server{master: m, tokens: map[string]time.Time{}, jobs: map[string]*job{}, counts: map[string]int{}, now: time.Now, stop: make(chan struct{})}
+	return &Server{master: m, tokens: map[string]time.Time{}, jobs: map[string]*job{}, counts: map[string]int{}, now: time.Now, stop: make(chan struct{}),
+		encoded: map[encodedKey]encodedResult{}}
 }
 
 // UseClock makes the master read its time from now: when jobs start, when
@@ -189,6 +191,7 @@ func (s *Server) Update(change func(m *Master)) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	change(s.master)
+	clear(s.encoded)
 }
 
 // FailNext makes the next request, whatever its path, answer status and body.

@@ -47,6 +47,9 @@ const (
 	// errorPageLimit bounds the part of an error page that is read: CherryPy's
 	// pages are under a kilobyte, a proxy's a few.
 	errorPageLimit = 64 << 10
+	// drainLimit bounds what is read of an answer after the part needed:
+	// GET /jobs/<jid> repeats every result after the job's info.
+	drainLimit = 1 << 20
 )
 
 // Config is how to reach and authenticate to one salt-api.
@@ -304,8 +307,9 @@ func (c *Client) send(ctx context.Context, ex exchange, token string, read func(
 		}
 		return status, nil, err
 	}
-	// The rest is drained so that the connection is kept for the next poll.
-	_, _ = io.Copy(io.Discard, io.LimitReader(raw, maxBody))
+	// A short rest is drained so that the connection serves the next poll;
+	// past drainLimit, a new connection costs less than reading on.
+	_, _ = io.Copy(io.Discard, io.LimitReader(raw, drainLimit))
 	return status, nil, nil
 }
 

@@ -21,8 +21,8 @@ type jobReader struct {
 	known func(id string) bool
 	// minions receives info[0].Minions, the minions the master expects.
 	minions func(ids []string)
-	// answer receives the return of each minion not known yet, unwrapped,
-	// as soon as it is read.
+	// answer receives the return of each minion not known yet, as soon as
+	// it is read.
 	answer func(id string, raw json.RawMessage)
 }
 
@@ -148,7 +148,9 @@ func (jr jobReader) readResult(dec *jsontext.Decoder) error {
 			return bodyError(dec, err)
 		}
 		if ret != nil {
-			jr.answer(id, unwrapFullReturn(ret))
+			// The job cache keeps what the minion returned: full_return
+			// wrapping is only ever added to synchronous answers.
+			jr.answer(id, ret)
 		}
 	}
 	_, err := dec.ReadToken()
