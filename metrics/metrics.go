@@ -193,20 +193,23 @@ func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
 // Offenders is the repeat-offender tally, to seed from stored triages.
 func (m *Metrics) Offenders() *Offenders { return m.offenders }
 
-// Outcome classifies a finished triage for the outcome label.
+// Outcome classifies a finished triage for the outcome label, from the
+// report's own outcome: failed (no master answered) is "unreachable",
+// stopped is "cancelled".
 func Outcome(r *triage.Report, err error) string {
-	switch {
-	case r == nil:
+	if r == nil {
 		return OutcomeError
-	case err != nil:
-		return OutcomeCancelled
-	case !r.Reached():
-		return OutcomeUnreachable
 	}
-	for _, dc := range r.Datacenters {
-		if dc.Error != "" {
-			return OutcomePartial
-		}
+	if err != nil {
+		return OutcomeCancelled
+	}
+	switch triage.OutcomeOf(r) {
+	case triage.OutcomeStopped:
+		return OutcomeCancelled
+	case triage.OutcomeFailed:
+		return OutcomeUnreachable
+	case triage.OutcomePartial:
+		return OutcomePartial
 	}
 	return OutcomeOK
 }
