@@ -1,114 +1,61 @@
 package triage
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"runtime"
 
-	"github.com/go-json-experiment/json/jsontext"
 	"golang.org/x/sync/errgroup"
+	"golang.org/x/sync/semaphore"
 )
 
 // ReadAnswers streams minion answers out of saved blame output, one minion
 // at a time, so that a file of any size is read in bounded memory. It reads
 // what `salt … --out json` prints (one object per minion, or one object for
 // all with --static) and salt-api documents (`{"return": [{…}]}`, also as
-// GET /jobs/<jid> answers them).
+// GET /jobs/<jid> answers them). Duplicate ids are passed on (the aggregator
+// counts them once); an answer over MaxAnswerBytes is an error. The answer
+// given to emit stays valid after emit returns.
 func ReadAnswers(r io.Reader, emit func(MinionAnswer) error) error {
-	dec := jsontext.NewDecoder(bufio.NewReaderSize(r, 1<<20),
-		// A saved file is evidence to read, not input to police: duplicate
-		// ids count once (the aggregator drops them) and bad UTF-8 in a
-		// comment must not hide the rest.
-		jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true))
-	docs := 0
-	for {
-		tok, err := dec.ReadToken()
-		if err == io.EOF {
-			if docs == 0 {
-				return errors.New("input: empty (want the JSON that salt --out json or salt-api prints)")
-			}
-			return nil
+	return readInput(r, func(a inputAnswer) error {
+		if a.TooLarge() {
+			return fmt.Errorf("input: minion %q: %s", truncate(a.ID, 80), tooLarge(a.Size))
 		}
-		if err != nil {
-			return fmt.Errorf("input: %w", err)
-		}
-		if tok.Kind() != '{' {
-			return fmt.Errorf("input: document %d starts with %s, want an object of minion answers", docs+1, tok.Kind())
-		}
-		docs++
-		if err := readMinions(dec, emit, true); err != nil {
-			return err
-		}
-	}
+		return emit(a.MinionAnswer)
+	})
 }
 
-// readMinions reads the members of an object whose opening brace has been
-// read: minion id → answer. At the top level, "return" (salt-api's wrapper)
-// and "info" (/jobs metadata) are recognised.
-func readMinions(dec *jsontext.Decoder, emit func(MinionAnswer) error, top bool) error {
-	for dec.PeekKind() != '}' {
-		tok, err := dec.ReadToken()
-		if err != nil {
-			return fmt.Errorf("input: %w", err)
-		}
-		key := tok.String()
-		if top && (key == "return" || key == "info") {
-			if err := readWrapped(dec, emit, key == "return"); err != nil {
-				return err
-			}
-			continue
-		}
-		raw, err := dec.ReadValue()
-		if err != nil {
-			return fmt.Errorf("input: minion %q: %w", truncate(key, 80), err)
-		}
-		// The decoder reuses its buffer: the answer outlives this call.
-		if err := emit(MinionAnswer{ID: key, Raw: bytes.Clone(raw)}); err != nil {
-			return err
-		}
-	}
-	if _, err := dec.ReadToken(); err != nil { // closing brace
-		return fmt.Errorf("input: %w", err)
-	}
-	return nil
+// tooLarge says why an answer was not read.
+func tooLarge(size int64) string {
+	return fmt.Sprintf("answer of %s is over the %s limit of one answer; not read", byteSize(size), byteSize(MaxAnswerBytes))
 }
 
-// readWrapped reads salt-api's `"return": [{minion: answer, …}]`, or skips
-// the value of a key that holds no answers.
-func readWrapped(dec *jsontext.Decoder, emit func(MinionAnswer) error, answers bool) error {
-	if !answers {
-		return dec.SkipValue()
+func byteSize(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
 	}
-	tok, err := dec.ReadToken()
-	if err != nil {
-		return fmt.Errorf("input: %w", err)
-	}
-	if tok.Kind() != '[' {
-		return errors.New(`input: "return" is not a list (want salt-api's {"return": [{…}]})`)
-	}
-	for dec.PeekKind() != ']' {
-		tok, err := dec.ReadToken()
-		if err != nil {
-			return fmt.Errorf("input: %w", err)
-		}
-		if tok.Kind() != '{' {
-			return errors.New(`input: an entry of "return" is not an object of minion answers`)
-		}
-		if err := readMinions(dec, emit, false); err != nil {
-			return err
-		}
-	}
-	_, err = dec.ReadToken() // closing bracket
-	return err
+	return fmt.Sprintf("%d bytes", n)
 }
 
-// inputBatch is how many answers a decoding worker takes at once: enough to
-// make the hand-over cheap next to the decoding.
-const inputBatch = 256
+// The hand-over from the reader to the decoding workers: batches of answers,
+// and a bound on the bytes of answers read but not yet decoded, so that a
+// reader faster than the workers does not fill the memory.
+const (
+	inputBatch      = 256     // answers
+	inputBatchBytes = 1 << 20 // or bytes, whichever comes first
+	inputInFlight   = 16 << 20
+)
+
+type inputBatchOf struct {
+	answers []inputAnswer
+	bytes   int64
+}
 
 // TriageInput triages saved evidence instead of calling salt-api. Every
 // minion in the input counts toward the scope: for a datacenter, as that
@@ -136,16 +83,25 @@ func (t *Triager) TriageInput(ctx context.Context, s Scope, in io.Reader) (*Repo
 		r.agg.Expect(dcOf(s.Name), []string{s.Name})
 	}
 
-	batches := make(chan []MinionAnswer, 4)
+	batches := make(chan inputBatchOf, 4)
+	budget := semaphore.NewWeighted(inputInFlight)
 	g, gctx := errgroup.WithContext(ctx)
+	// Decoding, templates included, is the work: it runs on every core,
+	// and only the counting happens under the aggregator's lock.
 	for range max(1, runtime.GOMAXPROCS(0)) {
 		g.Go(func() error {
 			for batch := range batches {
-				for _, a := range batch {
-					m := DecodeMinion(a.ID, a.Raw)
+				for _, a := range batch.answers {
+					var m Minion
+					if a.TooLarge() {
+						m = blameError(Minion{ID: a.ID}, tooLarge(a.Size))
+					} else {
+						m = DecodeMinion(a.ID, a.Raw)
+					}
 					m.Datacenter = dcOf(a.ID)
 					r.agg.Add(m)
 				}
+				budget.Release(batch.bytes)
 				r.emit(ProgressAnswers, "", nil)
 			}
 			return nil
@@ -153,33 +109,37 @@ func (t *Triager) TriageInput(ctx context.Context, s Scope, in io.Reader) (*Repo
 	}
 	g.Go(func() error {
 		defer close(batches)
-		batch := make([]MinionAnswer, 0, inputBatch)
-		err := ReadAnswers(in, func(a MinionAnswer) error {
+		var batch inputBatchOf
+		send := func() error {
+			if len(batch.answers) == 0 {
+				return nil
+			}
+			if err := budget.Acquire(gctx, batch.bytes); err != nil {
+				return err
+			}
+			select {
+			case batches <- batch:
+			case <-gctx.Done():
+				return gctx.Err()
+			}
+			batch = inputBatchOf{answers: make([]inputAnswer, 0, inputBatch)}
+			return nil
+		}
+		err := readInput(in, func(a inputAnswer) error {
 			if s.Kind == ScopeMinion && a.ID != s.Name {
 				return nil
 			}
-			batch = append(batch, a)
-			if len(batch) == inputBatch {
-				select {
-				case batches <- batch:
-				case <-gctx.Done():
-					return gctx.Err()
-				}
-				batch = make([]MinionAnswer, 0, inputBatch)
+			batch.answers = append(batch.answers, a)
+			batch.bytes += int64(len(a.Raw))
+			if len(batch.answers) == inputBatch || batch.bytes >= inputBatchBytes {
+				return send()
 			}
 			return nil
 		})
 		if err != nil {
 			return err
 		}
-		if len(batch) > 0 {
-			select {
-			case batches <- batch:
-			case <-gctx.Done():
-				return gctx.Err()
-			}
-		}
-		return nil
+		return send()
 	})
 	if err := g.Wait(); err != nil {
 		return nil, err

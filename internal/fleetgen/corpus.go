@@ -142,6 +142,11 @@ func Fill(s string, v Values) string {
 			b.WriteString(s)
 			return b.String()
 		}
+		// The innermost brace pair: a slot inside a Python dict or Jinja
+		// braces is still a slot.
+		if k := strings.LastIndexByte(s[i:i+j], '{'); k > 0 {
+			i, j = i+k, j-k
+		}
 		b.WriteString(s[:i])
 		if !fillSlot(&b, s[i+1:i+j], v) {
 			b.WriteString(s[i : i+j+1])

@@ -2,6 +2,7 @@ package fleetgen
 
 import (
 	"bufio"
+	"hash/crc32"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -36,7 +37,7 @@ func Answer(fails []Failure, v Values, commits []fakesalt.Commit) json.RawMessag
 			for k, u := range x.URLs {
 				urls[k] = Fill(u, v)
 			}
-			tb := traceback(v, text)
+			tb := traceback(v, x.Name, text)
 			msg := text
 			if len(x.ErrorTypes) > 0 && x.ErrorTypes[0] == "render" {
 				// Salt's renderers put the traceback in the message too.
@@ -59,10 +60,12 @@ func Answer(fails []Failure, v Values, commits []fakesalt.Commit) json.RawMessag
 }
 
 // traceback returns a Python traceback of 1.6 to 1.8 KB ending in last's
-// first line: frames of Salt's renderer and loader, the template's cache
-// path under the minion's own temp name.
-func traceback(v Values, last string) string {
-	want := 1600 + v.Rand.IntN(201)
+// first line: frames of Salt's renderer and loader, and the template's
+// cache path under the minion's own temp name. Its frames depend on the
+// failure only, as a real traceback's do; the values in them differ per
+// minion.
+func traceback(v Values, name, last string) string {
+	want := 1750 + int(crc32.ChecksumIEEE([]byte(name))%51)
 	if i := strings.IndexByte(last, '\n'); i >= 0 {
 		last = last[:i]
 	}
@@ -75,16 +78,12 @@ func traceback(v Values, last string) string {
 		"  File \"/opt/saltstack/salt/lib/python3.10/site-packages/salt/modules/vault.py\", line 284, in read_secret\n    data = vault.read_kv(path, opts=__opts__, context=__context__)\n",
 		"  File \"/opt/saltstack/salt/lib/python3.10/site-packages/salt/utils/vault/kv.py\", line 68, in read\n    res = self.client.get(path)\n",
 	}
-	tail := fmt.Sprintf("  File \"/var/cache/salt/minion/files/base/%s/init.sls\", line %d, in top-level template code\n%s\n",
-		Fill("{tmp}", v), 2+v.Rand.IntN(60), last)
-	for k := 0; b.Len()+len(tail) < want; k++ {
-		fr := frames[k%len(frames)]
-		if b.Len()+len(tail)+len(fr) > want {
-			b.WriteString(strings.Repeat(" ", want-b.Len()-len(tail)-1))
-			b.WriteString("\n")
-			break
-		}
-		b.WriteString(fr)
+	tail := fmt.Sprintf("  File \"/var/cache/salt/minion/files/base/%s/init.sls\", line 17, in top-level template code\n%s\n",
+		Fill("{tmp}", v), last)
+	// Whole frames up to the length the failure's traceback has; with
+	// per-minion values in the tail, lengths vary a little, frames do not.
+	for k := 0; b.Len()+len(tail)+len(frames[k%len(frames)]) <= want; k++ {
+		b.WriteString(frames[k%len(frames)])
 	}
 	b.WriteString(tail)
 	return b.String()
