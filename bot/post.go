@@ -197,6 +197,7 @@ func (b *Bot) upload(ctx context.Context, channel, threadTS string, f *formatter
 // messages could not hold it. It returns the summary's ts. Commit authors
 // are looked up to be mentioned unless o.AuthorMentions is set.
 func (b *Bot) PostReport(ctx context.Context, channel, threadTS string, r *triage.Report, o formatters.SlackOptions) (string, error) {
+	o = b.reportOptions(o, r)
 	if o.AuthorMentions == nil {
 		o.AuthorMentions = b.authorMentions(ctx, r)
 	}

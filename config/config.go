@@ -158,6 +158,9 @@ type Slack struct {
 	// ProgressInterval is the minimum interval between chat.update calls
 	// on one message, to stay inside Slack's rate limits.
 	ProgressInterval time.Duration
+	// MentionAuthors says which commit authors a report @-mentions: "top"
+	// (the top cause's), "all", or "none"; each at most once a report.
+	MentionAuthors string
 }
 
 // Commands are the slash command names, one per scope kind.
@@ -278,6 +281,7 @@ func defaultSlack() *Slack {
 		AuditLog:         "stdout",
 		ShutdownGrace:    30 * time.Second,
 		ProgressInterval: time.Second,
+		MentionAuthors:   "top",
 	}
 }
 

@@ -93,6 +93,7 @@ type fileSlack struct {
 	AuditLog         *string       `yaml:"audit_log"`
 	ShutdownGrace    string        `yaml:"shutdown_grace"`
 	ProgressInterval string        `yaml:"progress_interval"`
+	MentionAuthors   string        `yaml:"mention_authors"`
 }
 
 type fileCommands struct {
@@ -437,6 +438,7 @@ func (f *fileConfig) apply(c *Config, dir string) []error {
 		}
 		dur("slack.shutdown_grace", s.ShutdownGrace, &cs.ShutdownGrace)
 		dur("slack.progress_interval", s.ProgressInterval, &cs.ProgressInterval)
+		setString(&cs.MentionAuthors, s.MentionAuthors)
 		c.Slack = cs
 	}
 

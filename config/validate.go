@@ -313,6 +313,11 @@ func (c *Config) validateSlack(p *problems) {
 	}
 	positive(p, "slack.shutdown_grace", s.ShutdownGrace, "30s")
 	positive(p, "slack.progress_interval", s.ProgressInterval, "1s")
+	switch s.MentionAuthors {
+	case "top", "all", "none":
+	default:
+		p.add("slack.mention_authors", "%q is not a policy (use top, all or none)", truncate(s.MentionAuthors, 40))
+	}
 }
 
 func (c *Config) validateHalts(p *problems) {

@@ -12,6 +12,7 @@ import (
 	"github.com/sift-chatops/sift/bot"
 	"github.com/sift-chatops/sift/commands"
 	"github.com/sift-chatops/sift/config"
+	"github.com/sift-chatops/sift/formatters"
 	"github.com/sift-chatops/sift/triage"
 )
 
@@ -86,6 +87,7 @@ func newBot(c *config.Config, log logrus.FieldLogger, audit io.Writer, a *automa
 		AppToken: s.AppToken, BotToken: s.BotToken, APIURL: s.APIURL,
 		Channels: s.Channels, Authz: s.Authz,
 		ProgressInterval: s.ProgressInterval, ShutdownGrace: s.ShutdownGrace,
+		MentionAuthors: formatters.MentionPolicy(s.MentionAuthors),
 	}, bot.Deps{
 		Triagers: func(progress func(triage.Progress)) bot.Triager {
 			o := opts

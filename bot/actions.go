@@ -1,0 +1,367 @@
+package bot
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/sirupsen/logrus"
+	"github.com/slack-go/slack"
+	"github.com/slack-go/slack/socketmode"
+
+	"github.com/sift-chatops/sift/formatters"
+	"github.com/sift-chatops/sift/triage"
+)
+
+// How an interaction reached the bot, as the audit log names it.
+const (
+	viaButton   = "button"
+	viaShortcut = "shortcut"
+)
+
+// ShortcutCallbackID is the callback id of the "Triage with Sift" message
+// shortcut, as the app manifest declares it.
+const ShortcutCallbackID = "sift_triage"
+
+// maxHeldReports bounds the reports kept for their buttons: a report of
+// 100 000 minions holds megabytes of ids, and the buttons that need one
+// are pressed while an incident is fresh. Re-run needs none.
+const maxHeldReports = 32
+
+// reportStore keeps the last reports posted with buttons, by report id.
+type reportStore struct {
+	mu    sync.Mutex
+	byID  map[string]*triage.Report
+	order []string
+}
+
+func (s *reportStore) put(id string, r *triage.Report) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.byID == nil {
+		s.byID = map[string]*triage.Report{}
+	}
+	if _, ok := s.byID[id]; !ok {
+		s.order = append(s.order, id)
+	}
+	s.byID[id] = r
+	for len(s.order) > maxHeldReports {
+		delete(s.byID, s.order[0])
+		s.order = s.order[1:]
+	}
+}
+
+func (s *reportStore) get(id string) (*triage.Report, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, ok := s.byID[id]
+	return r, ok
+}
+
+// minionIDs are the minion ids of the held reports, for the type-ahead
+// of the shortcut's minion picker.
+func (s *reportStore) minionIDs(match func(string) bool, n int) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	seen := map[string]bool{}
+	var out []string
+	for i := len(s.order) - 1; i >= 0 && len(out) < n; i-- {
+		for _, c := range s.byID[s.order[i]].Causes {
+			for _, id := range c.MinionIDs {
+				if len(out) == n {
+					return out
+				}
+				if !seen[id] && match(id) {
+					seen[id] = true
+					out = append(out, id)
+				}
+			}
+		}
+	}
+	return out
+}
+
+// reportOptions completes the options of a report the bot posts: the
+// mention policy, and an id under which the report is held for its
+// buttons.
+func (b *Bot) reportOptions(o formatters.SlackOptions, r *triage.Report) formatters.SlackOptions {
+	if o.Mentions == "" {
+		o.Mentions = b.cfg.MentionAuthors
+	}
+	if o.ReportID == "" && r != nil {
+		o.ReportID = newID()
+		b.reports.put(o.ReportID, r)
+	}
+	return o
+}
+
+// ackPayload is what the acknowledgement of an envelope carries: the
+// options of a type-ahead, or the errors that keep a modal open. Both are
+// computed from memory, so the acknowledgement is not delayed.
+func (b *Bot) ackPayload(evt socketmode.Event) any {
+	if evt.Type != socketmode.EventTypeInteractive {
+		return nil
+	}
+	cb, ok := evt.Data.(slack.InteractionCallback)
+	if !ok {
+		return nil
+	}
+	switch cb.Type {
+	case slack.InteractionTypeBlockSuggestion:
+		return b.suggestions(cb)
+	case slack.InteractionTypeViewSubmission:
+		if cb.View.CallbackID != ShortcutCallbackID {
+			return nil
+		}
+		if _, errs := b.submittedScope(cb); len(errs) > 0 {
+			return slack.NewErrorsViewSubmissionResponse(errs)
+		}
+	}
+	return nil
+}
+
+// interaction returns the work an interactive envelope asks for, to run
+// after its acknowledgement, or nil.
+func (b *Bot) interaction(cb slack.InteractionCallback) func(lifetimes) {
+	switch cb.Type {
+	case slack.InteractionTypeBlockActions:
+		if len(cb.ActionCallback.BlockActions) == 0 {
+			return nil
+		}
+		a := *cb.ActionCallback.BlockActions[0]
+		switch a.ActionID {
+		case formatters.ActionRerun, formatters.ActionAllMinions, formatters.ActionCauseMinions, formatters.ActionCauseMessages:
+			return func(life lifetimes) { b.buttonPressed(life, cb, a) }
+		}
+	case slack.InteractionTypeMessageAction:
+		if cb.CallbackID == ShortcutCallbackID {
+			return func(life lifetimes) { b.shortcutUsed(life.post, cb) }
+		}
+	case slack.InteractionTypeViewSubmission:
+		if cb.View.CallbackID == ShortcutCallbackID {
+			if _, errs := b.submittedScope(cb); len(errs) == 0 {
+				return func(life lifetimes) { b.viewSubmitted(life, cb) }
+			}
+		}
+	}
+	return nil
+}
+
+// interactionCommand is an interaction as the rest of the bot handles
+// commands: who, where, and how to answer them privately.
+func interactionCommand(cb slack.InteractionCallback, via, name, text string) *command {
+	channel := cb.Channel.ID
+	if channel == "" {
+		channel = cb.Container.ChannelID
+	}
+	return &command{
+		via: via, name: name, text: text, user: cb.User.ID, channel: channel,
+		threadTS: threadOf(cb), responseURL: cb.ResponseURL,
+	}
+}
+
+// threadOf is the thread an interaction on a message belongs to: the
+// message's thread, or the message itself when it is at the top.
+func threadOf(cb slack.InteractionCallback) string {
+	for _, ts := range []string{cb.Message.ThreadTimestamp, cb.Container.ThreadTs, cb.Message.Timestamp, cb.Container.MessageTs, cb.MessageTs} {
+		if ts != "" {
+			return ts
+		}
+	}
+	return ""
+}
+
+// buttonPressed answers a button of a report, through the same channel
+// and user authorisation as the command that made the report, and audits
+// it.
+func (b *Bot) buttonPressed(life lifetimes, cb slack.InteractionCallback, a slack.BlockAction) {
+	ctx := life.post
+	cmd := interactionCommand(cb, viaButton, a.ActionID, a.Value)
+	cmd.received = b.clock.Now()
+	id := newID()
+	log := b.log.WithFields(logrus.Fields{"id": id, "via": viaButton, "action": a.ActionID, "user": cmd.user, "channel": cmd.channel})
+	rec := AuditRecord{
+		Time: cmd.received.UTC(), ID: id, Via: viaButton, User: cmd.user, Channel: cmd.channel, ThreadTS: cmd.threadTS,
+		Command: a.ActionID, Text: truncate(a.Value, maxAuditText),
+	}
+	defer b.finishAudit(&rec, cmd, log)
+
+	if !b.authz.channelAllowed(cmd.channel) {
+		r := b.authz.channelRefusal()
+		rec.Outcome, rec.Reason = OutcomeRefused, r.audit
+		b.tell(ctx, cmd, r.user)
+		return
+	}
+	switch a.ActionID {
+	case formatters.ActionRerun:
+		scope, err := b.scopeOf(a.Value)
+		if err != nil {
+			rec.Outcome, rec.Reason = OutcomeUsageError, err.Error()
+			b.tell(ctx, cmd, escapeText(err.Error()))
+			return
+		}
+		b.runScope(life, cmd, scope, id, log, &rec)
+	case formatters.ActionAllMinions, formatters.ActionCauseMinions, formatters.ActionCauseMessages:
+		reportID, rank, _ := strings.Cut(a.Value, "/")
+		r, ok := b.reports.get(reportID)
+		if !ok {
+			rec.Outcome, rec.Reason = OutcomeFailed, "report no longer held"
+			b.tell(ctx, cmd, fmt.Sprintf("Sift no longer holds this report (it keeps the last %d). Press *Re-run* for a fresh one.", maxHeldReports))
+			return
+		}
+		rec.Scope = &r.Scope
+		if ok, ref := b.authz.allowed(ctx, r.Scope.Kind, cmd.user, "the buttons of a "+string(r.Scope.Kind)+" report"); !ok {
+			rec.Outcome, rec.Reason = OutcomeRefused, ref.audit
+			b.tell(ctx, cmd, ref.user)
+			return
+		}
+		var err error
+		switch a.ActionID {
+		case formatters.ActionAllMinions:
+			err = b.postAllMinions(ctx, cmd, r)
+		case formatters.ActionCauseMinions:
+			err = b.postCauseMinions(ctx, cmd, r, rank)
+		default:
+			err = b.postCauseMessages(ctx, cmd, r, rank)
+		}
+		switch {
+		case err == nil:
+			rec.Outcome = OutcomeOK
+		case isUsage(err):
+			rec.Outcome, rec.Reason = OutcomeUsageError, err.Error()
+			b.tell(ctx, cmd, escapeText(err.Error()))
+		default:
+			rec.Outcome, rec.Reason = OutcomeFailed, err.Error()
+			b.tell(ctx, cmd, cannotPost(err, id))
+		}
+	}
+}
+
+// usageErr is a mistake in what an interaction carried, the person's to
+// see.
+type usageErr struct{ msg string }
+
+func (e usageErr) Error() string { return e.msg }
+
+func isUsage(err error) bool {
+	_, ok := err.(usageErr)
+	return ok
+}
+
+// finishAudit writes the audit record of an interaction and logs it. It
+// is deferred, and recovers a panic of the interaction's handler: a bug in
+// one button must not take the others, or Sift, down.
+func (b *Bot) finishAudit(rec *AuditRecord, cmd *command, log logrus.FieldLogger) {
+	if v := recover(); v != nil {
+		logPanic(log, v)
+		rec.Outcome, rec.Reason = OutcomeFailed, "internal error"
+	}
+	rec.DurationMS = b.clock.Now().Sub(cmd.received).Milliseconds()
+	if err := b.audit.write(*rec); err != nil {
+		log.WithError(err).Error("audit record not written")
+	}
+	log.WithFields(logrus.Fields{"outcome": rec.Outcome, "duration_ms": rec.DurationMS}).Info("interaction handled")
+}
+
+// scopeOf reads a scope a button carries ("kind:name") and checks it
+// against the inventory as a typed command would be: a button's value
+// comes back from Slack, and is not trusted more than a command.
+func (b *Bot) scopeOf(value string) (triage.Scope, error) {
+	kind, name, ok := strings.Cut(value, ":")
+	s := triage.Scope{Kind: triage.ScopeKind(kind), Name: name}
+	switch s.Kind {
+	case triage.ScopeMinion, triage.ScopeDatacenter, triage.ScopeGroup:
+	default:
+		ok = false
+	}
+	if !ok {
+		return s, usageErr{fmt.Sprintf("this button names no scope Sift knows (%q)", truncate(value, 80))}
+	}
+	if _, err := b.deps.Parser.Inventory.Resolve(s); err != nil {
+		return s, usageErr{err.Error()}
+	}
+	return s, nil
+}
+
+// runScope authorises and runs a triage asked for by an interaction, in
+// the thread cmd names, and fills in its audit record.
+func (b *Bot) runScope(life lifetimes, cmd *command, scope triage.Scope, id string, log logrus.FieldLogger, rec *AuditRecord) {
+	ctx := life.post
+	rec.Scope = &scope
+	if ok, r := b.authz.allowed(ctx, scope.Kind, cmd.user, cmd.what(scope.Kind)); !ok {
+		rec.Outcome, rec.Reason = OutcomeRefused, r.audit
+		b.tell(ctx, cmd, r.user)
+		return
+	}
+	res := b.run(life, cmd.channel, cmd.threadTS, scope, formatters.SlackOptions{RequestedBy: cmd.user}, id, log)
+	res.audit(rec)
+	if res.ts == "" && res.postErr != nil {
+		b.tell(ctx, cmd, cannotPost(res.postErr, id))
+	}
+}
+
+// postAllMinions attaches every minion of a report with its causes, as
+// CSV, to the thread the button is in.
+func (b *Bot) postAllMinions(ctx context.Context, cmd *command, r *triage.Report) error {
+	f := formatters.AllMinionsFile(r)
+	if f == nil {
+		return usageErr{"this report has no minion under a cause"}
+	}
+	return b.upload(ctx, cmd.channel, cmd.threadTS, f)
+}
+
+// postCauseMessages attaches the full text of a cause's messages.
+func (b *Bot) postCauseMessages(ctx context.Context, cmd *command, r *triage.Report, rank string) error {
+	n, err := strconv.Atoi(rank)
+	f := formatters.CauseMessagesFile(r, n)
+	if err != nil || f == nil {
+		return usageErr{fmt.Sprintf("this report has no messages for cause #%s", truncate(rank, 10))}
+	}
+	return b.upload(ctx, cmd.channel, cmd.threadTS, f)
+}
+
+// causeMinionsInline is how many ids a cause's list may hold and still be
+// a message rather than a file.
+const causeMinionsInline = 2500
+
+// postCauseMinions lists one cause's minions in the thread: as a message
+// when they fit in one, as a file otherwise.
+func (b *Bot) postCauseMinions(ctx context.Context, cmd *command, r *triage.Report, rank string) error {
+	n, err := strconv.Atoi(rank)
+	if err != nil || n < 1 || n > len(r.Causes) {
+		return usageErr{fmt.Sprintf("this report has no cause #%s", truncate(rank, 10))}
+	}
+	c := r.Causes[n-1]
+	ids := strings.Join(c.MinionIDs, "\n")
+	title := fmt.Sprintf("The %d minions of cause #%d (%s)", len(c.MinionIDs), n, causeText(c))
+	if len(ids) <= causeMinionsInline && !strings.ContainsAny(ids, "`&<>") {
+		text := fmt.Sprintf("*%s*\n```%s```", escapeText(truncate(title, 300)), strings.Join(c.MinionIDs, ", "))
+		_, err := b.Reply(ctx, cmd.channel, cmd.threadTS, formatters.SlackMessage{
+			Text:   escapeText(truncate(title, 300)),
+			Blocks: []slack.Block{slack.NewSectionBlock(slack.NewTextBlockObject(slack.MarkdownType, text, false, false), nil, nil)},
+		})
+		return err
+	}
+	name := fmt.Sprintf("sift-minions-cause-%d-%s.txt", n, fileName(r.Scope.Name))
+	return b.upload(ctx, cmd.channel, cmd.threadTS, &formatters.SlackFile{Name: name, Title: truncate(title, 250), Content: ids + "\n"})
+}
+
+// fileName keeps the characters a file name can always hold.
+func fileName(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '.', r == '-':
+			b.WriteRune(r)
+		default:
+			b.WriteByte('_')
+		}
+	}
+	out := b.String()
+	if len(out) > 60 {
+		out = out[:60]
+	}
+	return out
+}
