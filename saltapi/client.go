@@ -22,6 +22,7 @@ import (
 
 	"github.com/go-resty/resty/v2"
 	"github.com/sirupsen/logrus"
+	"golang.org/x/sync/singleflight"
 )
 
 // Salt's own defaults for a job's timeout and gather_job_timeout.
@@ -118,6 +119,10 @@ type Client struct {
 	loginSlot chan struct{}
 	mu        sync.Mutex
 	token     string
+
+	// presence shares the question of who is connected between the calls
+	// that ask it at the same time.
+	presence singleflight.Group
 }
 
 // New checks cfg, fills its defaults and returns a client. It does not

@@ -63,7 +63,25 @@ type runnerLowstate struct {
 // askPresence asks the master which minions are connected. It never fails:
 // what went wrong is in the answer's problem, and the caller waits for
 // every minion as it would without presence.
+//
+// The lists are the master's, not a target's: the calls of the datacenters
+// a master serves, made at the same time, share one question.
 func (c *Client) askPresence(ctx context.Context) presence {
+	ch := c.presence.DoChan("presence", func() (any, error) {
+		// The question outlives a caller that gives up, for the others
+		// that wait on it; its timeout bounds it.
+		return c.presenceOf(context.WithoutCancel(ctx)), nil
+	})
+	select {
+	case res := <-ch:
+		return res.Val.(presence)
+	case <-ctx.Done():
+		return presence{problem: "presence unknown: " + ctx.Err().Error(), err: ctx.Err()}
+	}
+}
+
+// presenceOf asks manage.present and manage.not_present, at once.
+func (c *Client) presenceOf(ctx context.Context) presence {
 	ctx, cancel := context.WithTimeout(ctx, presenceTimeout+presenceMargin)
 	defer cancel()
 	var (
@@ -90,7 +108,7 @@ func (c *Client) askPresence(ctx context.Context) presence {
 	default:
 		p.listed = true
 	}
-	if p.problem != "" && ctx.Err() == nil {
+	if p.problem != "" {
 		c.log.WithError(p.err).WithField("problem", p.problem).Debug("presence unknown")
 	}
 	return p
