@@ -75,8 +75,21 @@ type wireEvidence struct {
 	CompileState    string   `json:"compile_state,omitempty"`
 	Messages        []string `json:"messages,omitempty"`
 	FailedStates    []string `json:"failed_states,omitempty"`
-	LastSuccess     string   `json:"last_success,omitempty"`
-	FirstFailure    string   `json:"first_failure,omitempty"`
+	// Dependents is set on every failed_state cause, zero included.
+	Dependents     *int                `json:"dependents,omitempty"`
+	Requisites     []string            `json:"requisites,omitempty"`
+	RolledBackFrom string              `json:"rolled_back_from,omitempty"`
+	RemovedCommits []wireRemovedCommit `json:"removed_commits,omitempty"`
+	LastSuccess    string              `json:"last_success,omitempty"`
+	FirstFailure   string              `json:"first_failure,omitempty"`
+}
+
+type wireRemovedCommit struct {
+	CommitID       string   `json:"commit_id"`
+	AuthorName     string   `json:"author_name"`
+	AuthorEmail    string   `json:"author_email"`
+	CommitDatetime string   `json:"commit_datetime"`
+	Paths          []string `json:"paths"`
 }
 
 type wireDatacenter struct {
@@ -125,7 +138,7 @@ func toWire(r *triage.Report) wireReport {
 			Minions:     c.Minions,
 			MinionIDs:   nonNil(firstN(c.MinionIDs, maxJSONMinionIDs)),
 			Datacenters: nonNil(c.Datacenters),
-			Evidence:    toWireEvidence(c.Evidence),
+			Evidence:    toWireEvidence(c),
 		})
 	}
 	for _, dc := range r.Datacenters {
@@ -154,8 +167,9 @@ func toWireCounts(c triage.Counts) wireCounts {
 	}
 }
 
-func toWireEvidence(e triage.Evidence) wireEvidence {
-	return wireEvidence{
+func toWireEvidence(c triage.Cause) wireEvidence {
+	e := c.Evidence
+	w := wireEvidence{
 		CommitID:        e.CommitID,
 		AuthorName:      e.AuthorName,
 		AuthorEmail:     e.AuthorEmail,
@@ -171,10 +185,42 @@ func toWireEvidence(e triage.Evidence) wireEvidence {
 		Comment:         e.Comment,
 		CompileState:    e.CompileState,
 		Messages:        e.Messages,
-		FailedStates:    e.FailedStates,
+		FailedStates:    wireSignatures(e.FailedStates),
+		Requisites:      e.Requisites,
+		RolledBackFrom:  e.RolledBackFrom,
 		LastSuccess:     e.LastSuccess,
 		FirstFailure:    e.FirstFailure,
 	}
+	if c.Kind == triage.CauseFailedState {
+		n := e.Dependents
+		w.Dependents = &n
+	}
+	for _, rc := range e.RemovedCommits {
+		w.RemovedCommits = append(w.RemovedCommits, wireRemovedCommit{
+			CommitID: rc.ID, AuthorName: rc.AuthorName, AuthorEmail: rc.AuthorEmail,
+			CommitDatetime: rc.Datetime, Paths: nonNil(rc.Paths),
+		})
+	}
+	return w
+}
+
+// wireSignatures writes failed-state signatures in the document's form,
+// "fun|state id|message template" or "compile_error|sls|message template".
+// It is an output form only: a state id may hold "|", so a reader that
+// needs the parts uses the cause's own fields.
+func wireSignatures(sigs []triage.Signature) []string {
+	if len(sigs) == 0 {
+		return nil
+	}
+	out := make([]string, len(sigs))
+	for i, s := range sigs {
+		if s.Fun == "" {
+			out[i] = "compile_error|" + s.SLS + "|" + s.Template
+		} else {
+			out[i] = s.Fun + "|" + s.StateID + "|" + s.Template
+		}
+	}
+	return out
 }
 
 // nonNil makes an absent list encode as [] rather than null, so that readers

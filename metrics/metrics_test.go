@@ -259,15 +259,19 @@ func TestOffenders(t *testing.T) {
 }
 
 func TestStateLabel(t *testing.T) {
-	tests := []struct{ sig, want string }{
-		{"file.managed|/etc/nginx/nginx.conf|Source file <path> not found", "file.managed /etc/nginx/nginx.conf"},
-		{"compile_error|webserver|Rendering SLS failed", "compile_error webserver"},
-		{"no separator", ""},
-		{"cmd.run|" + strings.Repeat("z", 300) + "|x", "cmd.run " + strings.Repeat("z", 111) + "…"},
+	tests := []struct {
+		sig  triage.Signature
+		want string
+	}{
+		{triage.Signature{Fun: "file.managed", StateID: "/etc/nginx/nginx.conf", SLS: "webserver", Template: "Source file <path> not found"}, "file.managed /etc/nginx/nginx.conf"},
+		{triage.Signature{SLS: "webserver", Template: "Rendering SLS failed"}, "compile_error webserver"},
+		{triage.Signature{Fun: "cmd.run", StateID: "grep -q x /etc/hosts | sort", Template: "Command failed"}, "cmd.run grep -q x /etc/hosts | sort"},
+		{triage.Signature{Template: "nothing names the state"}, ""},
+		{triage.Signature{Fun: "cmd.run", StateID: strings.Repeat("z", 300)}, "cmd.run " + strings.Repeat("z", 111) + "…"},
 	}
 	for _, tc := range tests {
 		if got := metrics.StateLabel(tc.sig); got != tc.want {
-			t.Errorf("StateLabel(%q) = %q, want %q", tc.sig, got, tc.want)
+			t.Errorf("StateLabel(%+v) = %q, want %q", tc.sig, got, tc.want)
 		}
 	}
 }

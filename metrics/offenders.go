@@ -117,12 +117,12 @@ func (o *Offenders) Collect(ch chan<- prometheus.Metric) {
 
 // FailedStates returns the distinct failed states a report's causes name:
 // the failed-state causes themselves and the states most common among the
-// minions of each commit, release or service cause. Each is labelled by
-// function and state id ("file.managed /etc/nginx/nginx.conf"), or
-// "compile_error <sls>".
+// minions of each commit, rollback, release or service cause. Each is
+// labelled by function and state id ("file.managed /etc/nginx/nginx.conf"),
+// or "compile_error <sls>".
 func FailedStates(r *triage.Report) []string {
 	var out []string
-	add := func(sig string) {
+	add := func(sig triage.Signature) {
 		if l := StateLabel(sig); l != "" && !slices.Contains(out, l) {
 			out = append(out, l)
 		}
@@ -131,10 +131,15 @@ func FailedStates(r *triage.Report) []string {
 		if !c.Kind.Explains() {
 			continue
 		}
+		ev := c.Evidence
 		if c.Kind == triage.CauseFailedState {
-			add(c.Key)
+			if ev.Fun == "" {
+				add(triage.Signature{SLS: ev.CompileState})
+			} else {
+				add(triage.Signature{Fun: ev.Fun, StateID: ev.StateID, SLS: ev.SLS})
+			}
 		}
-		for _, sig := range c.Evidence.FailedStates {
+		for _, sig := range ev.FailedStates {
 			add(sig)
 		}
 	}
@@ -142,14 +147,19 @@ func FailedStates(r *triage.Report) []string {
 	return out
 }
 
-// StateLabel turns a failed-state signature ("fun|id|comment", or
-// "compile_error|sls|message") into its label value, without the comment.
-func StateLabel(sig string) string {
-	parts := strings.SplitN(sig, "|", 3)
-	if len(parts) < 2 {
+// StateLabel turns a failed-state signature into its label value: the
+// function and state id, or "compile_error" and the sls, never the
+// message, which varies per minion.
+func StateLabel(sig triage.Signature) string {
+	var label string
+	switch {
+	case sig.Fun != "":
+		label = strings.TrimSpace(sig.Fun + " " + sig.StateID)
+	case sig.SLS != "":
+		label = "compile_error " + sig.SLS
+	default:
 		return ""
 	}
-	label := strings.TrimSpace(parts[0] + " " + parts[1])
 	if r := []rune(label); len(r) > maxStateLabel {
 		label = string(r[:maxStateLabel-1]) + "…"
 	}

@@ -2,6 +2,8 @@ package triage
 
 import (
 	"cmp"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"maps"
 	"slices"
@@ -14,8 +16,9 @@ const (
 	maxDistinctMessages = 1000 // per cause, distinct messages counted
 	maxEvidenceMessages = 5    // per cause, shown
 	maxEvidencePaths    = 20   // per commit, shown
-	maxNormalizeCache   = 20000
 	maxEvidenceText     = 1000 // a comment or message kept as evidence
+	maxEvidenceStates   = 3    // per cause, failed states shown
+	maxRemovedCommits   = 20   // per rollback, shown
 )
 
 // Aggregator folds classified minions into counts and ranked causes. It is
@@ -26,7 +29,9 @@ type Aggregator struct {
 	dcs       map[string]*dcTally
 	dcOrder   []string
 	causes    map[causeID]*causeAcc
-	normCache map[string]string
+	// states are the failed-state causes, by signature: the key a person
+	// reads is derived from it only when the report is built.
+	states map[Signature]*causeAcc
 }
 
 type causeID struct {
@@ -42,12 +47,45 @@ type dcTally struct {
 
 type causeAcc struct {
 	id       causeID
+	sig      Signature // failed-state causes only
 	ids      []string
 	dcs      map[string]struct{}
 	ev       Evidence
 	paths    map[string]struct{}
 	messages map[string]int
-	states   map[string]int
+	states   map[Signature]int
+	examples map[Signature]*exampleAcc
+	// dependents are the states that failed only because this cause's
+	// state failed, by identity (their comments name the root).
+	dependents map[stateRef]struct{}
+	requisites map[string]struct{}
+	// Rollbacks: the commits served before, and the commits taken out.
+	from    map[string]int
+	removed map[string]*removedAcc
+}
+
+// stateRef names a state without how it failed.
+type stateRef struct{ fun, id, sls string }
+
+// exampleAcc counts the real messages of one template among a cause's
+// minions.
+type exampleAcc struct {
+	minions int
+	texts   map[string]*textCount
+	// first is the smallest text seen with the smallest minion that sent
+	// it: the example when every text is different (each minion's own
+	// values), whatever order the minions arrived in.
+	first Example
+}
+
+type textCount struct {
+	n      int
+	minion string
+}
+
+type removedAcc struct {
+	c     RemovedCommit
+	paths map[string]struct{}
 }
 
 // NewAggregator returns an empty aggregator. commitURL is a link template in
@@ -57,7 +95,7 @@ func NewAggregator(commitURL string) *Aggregator {
 		commitURL: commitURL,
 		dcs:       map[string]*dcTally{},
 		causes:    map[causeID]*causeAcc{},
-		normCache: map[string]string{},
+		states:    map[Signature]*causeAcc{},
 	}
 }
 
@@ -128,6 +166,15 @@ func (a *Aggregator) cause(kind CauseKind, key string) *causeAcc {
 	return c
 }
 
+func (a *Aggregator) stateCause(sig Signature) *causeAcc {
+	c, ok := a.states[sig]
+	if !ok {
+		c = &causeAcc{id: causeID{kind: CauseFailedState}, sig: sig, dcs: map[string]struct{}{}}
+		a.states[sig] = c
+	}
+	return c
+}
+
 func (c *causeAcc) add(m Minion) {
 	c.ids = append(c.ids, m.ID)
 	if m.Datacenter != "" {
@@ -148,12 +195,50 @@ func (c *causeAcc) message(s string) {
 	}
 }
 
-func (c *causeAcc) state(sig string) {
+func (c *causeAcc) state(sig Signature) {
 	if c.states == nil {
-		c.states = map[string]int{}
+		c.states = map[Signature]int{}
 	}
 	if _, ok := c.states[sig]; ok || len(c.states) < maxDistinctMessages {
 		c.states[sig]++
+	}
+}
+
+// example counts one minion's message of template sig.
+func (c *causeAcc) example(sig Signature, text, minion string) {
+	if text == "" {
+		return
+	}
+	if c.examples == nil {
+		c.examples = map[Signature]*exampleAcc{}
+	}
+	e, ok := c.examples[sig]
+	if !ok {
+		if len(c.examples) >= maxDistinctMessages {
+			return
+		}
+		e = &exampleAcc{texts: map[string]*textCount{}}
+		c.examples[sig] = e
+	}
+	e.minions++
+	text = truncate(text, maxEvidenceText)
+	if e.first.Text == "" || text < e.first.Text || text == e.first.Text && minion < e.first.Minion {
+		e.first = Example{Text: text, Minion: minion}
+	}
+	if tc, ok := e.texts[text]; ok {
+		tc.n++
+		tc.minion = min(tc.minion, minion)
+	} else if len(e.texts) < maxDistinctMessages {
+		e.texts[text] = &textCount{n: 1, minion: minion}
+	}
+}
+
+func (c *causeAcc) dependent(s stateRef) {
+	if c.dependents == nil {
+		c.dependents = map[stateRef]struct{}{}
+	}
+	if len(c.dependents) < maxDistinctMessages {
+		c.dependents[s] = struct{}{}
 	}
 }
 
@@ -172,42 +257,57 @@ func (a *Aggregator) addPlain(kind CauseKind, m Minion) {
 	c.message(m.Detail)
 }
 
-// failure is one failed state or compile error of a minion, by signature.
-type failure struct {
-	sig     string
-	fun     string
-	id      string
-	sls     string
-	comment string
+// stateFailure is one failed state or compile error of a minion.
+type stateFailure struct {
+	sig     Signature
+	text    string
 	compile bool
+	// dependents are the states that failed only because this one did.
+	dependents []stateRef
+	// requisites are what a requisite failure named when none of it is
+	// among the minion's failures.
+	requisites []string
 }
 
-func (a *Aggregator) normalize(msg, minionID string) string {
-	if minionID != "" && strings.Contains(msg, minionID) {
-		msg = strings.ReplaceAll(msg, minionID, "<minion>")
+// template is a message's template: made by the decoding worker
+// (DecodeMinion), or here for a Minion built some other way.
+func template(t, msg, minionID string) string {
+	if t != "" || msg == "" {
+		return t
 	}
-	if n, ok := a.normCache[msg]; ok {
-		return n
-	}
-	n := Normalize(msg, "")
-	if len(a.normCache) < maxNormalizeCache {
-		a.normCache[msg] = n
-	}
-	return n
+	return TemplateOf(msg, minionID)
 }
 
-func (a *Aggregator) failures(m Minion) []failure {
-	out := make([]failure, 0, len(m.FailedStates)+len(m.CompileErrors))
-	for _, s := range m.FailedStates {
-		out = append(out, failure{
-			sig: s.Fun + "|" + s.ID + "|" + a.normalize(s.Comment, m.ID),
-			fun: s.Fun, id: s.ID, sls: s.SLS, comment: s.Comment,
-		})
+// failures returns the minion's failures by signature, each state that
+// failed only because a requisite failed folded into the state it names.
+func (a *Aggregator) failures(m Minion) []stateFailure {
+	dependents, folds := foldRequisites(m.FailedStates)
+	out := make([]stateFailure, 0, len(m.FailedStates)+len(m.CompileErrors))
+	for i, s := range m.FailedStates {
+		var fold *requisiteFold
+		if folds != nil {
+			fold = folds[i]
+		}
+		if fold != nil && len(fold.roots) > 0 {
+			continue // evidence of its roots, not a failure of its own
+		}
+		f := stateFailure{
+			sig:  Signature{Fun: s.Fun, StateID: s.ID, SLS: s.SLS, Template: template(s.Template, s.Comment, m.ID)},
+			text: s.Comment,
+		}
+		if fold != nil {
+			f.requisites = fold.unknown
+		}
+		for _, d := range dependents[i] {
+			d := m.FailedStates[d]
+			f.dependents = append(f.dependents, stateRef{d.Fun, d.ID, d.SLS})
+		}
+		out = append(out, f)
 	}
 	for _, e := range m.CompileErrors {
-		out = append(out, failure{
-			sig: "compile_error|" + e.State + "|" + a.normalize(e.Message, m.ID),
-			sls: e.State, comment: e.Message, compile: true,
+		out = append(out, stateFailure{
+			sig:  Signature{SLS: e.State, Template: template(e.Template, e.Message, m.ID)},
+			text: e.Message, compile: true,
 		})
 	}
 	return out
@@ -218,7 +318,20 @@ func (a *Aggregator) addFailing(m Minion) {
 	explained := false
 	var seen []string
 
+	// The failure's own states, for the causes that explain it.
+	states := func(c *causeAcc) {
+		for _, f := range fails {
+			c.state(f.sig)
+			c.example(f.sig, f.text, m.ID)
+		}
+	}
+
+	var removed []Commit
 	for _, cm := range m.Commits {
+		if cm.Change == ChangeRemoved {
+			removed = append(removed, cm)
+			continue
+		}
 		if slices.Contains(seen, cm.ID) {
 			a.causes[causeID{CauseCommit, cm.ID}].paths[cm.Path] = struct{}{}
 			continue
@@ -228,36 +341,68 @@ func (a *Aggregator) addFailing(m Minion) {
 		if c.paths == nil {
 			c.paths = map[string]struct{}{}
 			c.ev.CommitID, c.ev.AuthorName, c.ev.AuthorEmail, c.ev.CommitDatetime = cm.ID, cm.AuthorName, cm.AuthorEmail, cm.Datetime
-			if a.commitURL != "" {
-				c.ev.CommitURL = strings.NewReplacer("{commit}", cm.ID, "{short}", shortCommit(cm.ID)).Replace(a.commitURL)
-			}
+			c.ev.CommitURL = a.link(cm.ID)
 		}
 		if cm.Path != "" {
 			c.paths[cm.Path] = struct{}{}
 		}
 		c.add(m)
 		c.window(m)
-		for _, f := range fails {
-			c.state(f.sig)
-		}
+		states(c)
 		explained = true
 	}
 
-	if len(m.Commits) == 0 && m.FailedJob != nil && m.LastSuccessJob != nil &&
+	// A rollback explains the minion whether or not a commit it took out
+	// touched the failed states' files: the codebase went back to code that
+	// no longer works here. On diverged branches only the commits taken out
+	// that touched those files make it a cause.
+	if m.FailedJob != nil && m.FailedJob.Commit != "" &&
+		(m.Window == WindowRollback || m.Window == WindowDiverged && len(removed) > 0) {
+		served := m.FailedJob.Commit
+		c := a.cause(CauseRollback, served)
+		if c.from == nil {
+			c.from = map[string]int{}
+			c.removed = map[string]*removedAcc{}
+			c.ev.CommitID = served
+			c.ev.CommitURL = a.link(served)
+		}
+		if m.LastSuccessJob != nil && m.LastSuccessJob.Commit != "" {
+			if _, ok := c.from[m.LastSuccessJob.Commit]; ok || len(c.from) < maxDistinctMessages {
+				c.from[m.LastSuccessJob.Commit]++
+			}
+		}
+		for _, cm := range removed {
+			r, ok := c.removed[cm.ID]
+			if !ok {
+				if len(c.removed) >= maxDistinctMessages {
+					continue
+				}
+				r = &removedAcc{c: RemovedCommit{ID: cm.ID, AuthorName: cm.AuthorName, AuthorEmail: cm.AuthorEmail, Datetime: cm.Datetime}, paths: map[string]struct{}{}}
+				c.removed[cm.ID] = r
+			}
+			if cm.Path != "" && len(r.paths) < maxDistinctMessages {
+				r.paths[cm.Path] = struct{}{}
+			}
+		}
+		c.add(m)
+		c.window(m)
+		states(c)
+		explained = true
+	}
+
+	if len(m.Commits) == 0 && m.Window != WindowRollback && m.FailedJob != nil && m.LastSuccessJob != nil &&
 		m.FailedJob.CodebaseVersion != "" && m.FailedJob.CodebaseVersion != m.LastSuccessJob.CodebaseVersion {
 		c := a.cause(CauseRelease, m.FailedJob.CodebaseVersion)
 		c.ev.Version = m.FailedJob.CodebaseVersion
 		c.message(m.LastSuccessJob.CodebaseVersion) // previous versions, most frequent wins
 		c.add(m)
 		c.window(m)
-		for _, f := range fails {
-			c.state(f.sig)
-		}
+		states(c)
 		explained = true
 	}
 
 	seen = seen[:0]
-	service := func(raw, example string) {
+	service := func(raw, example, tmpl string) {
 		origin, ok := ServiceOrigin(raw)
 		if !ok || slices.Contains(seen, origin) {
 			return
@@ -267,22 +412,24 @@ func (a *Aggregator) addFailing(m Minion) {
 		c.ev.ServiceURL = origin
 		c.add(m)
 		c.window(m)
-		c.message(a.normalize(example, m.ID))
+		tmpl = template(tmpl, example, m.ID)
+		c.message(tmpl)
+		c.example(Signature{Template: tmpl}, example, m.ID)
 		explained = true
 	}
 	for _, e := range m.CompileErrors {
 		for _, u := range e.URLs {
-			service(u, e.Message)
+			service(u, e.Message, e.Template)
 		}
 	}
 	for _, s := range m.FailedStates {
 		for _, u := range URLsIn(s.Comment) {
-			service(u, s.Comment)
+			service(u, s.Comment, s.Template)
 		}
 	}
 	for _, e := range m.CompileErrors {
 		for _, u := range URLsIn(e.Message) {
-			service(u, e.Message)
+			service(u, e.Message, e.Template)
 		}
 	}
 
@@ -290,25 +437,36 @@ func (a *Aggregator) addFailing(m Minion) {
 		return
 	}
 	// Nothing above explains the minion: its failed states themselves are
-	// the cause, grouped by signature.
-	seen = seen[:0]
+	// the cause, grouped by signature; each counts the minion once.
+	var done []Signature
 	for _, f := range fails {
-		if slices.Contains(seen, f.sig) {
+		if slices.Contains(done, f.sig) {
 			continue
 		}
-		seen = append(seen, f.sig)
-		c := a.cause(CauseFailedState, f.sig)
-		if c.ev.Comment == "" {
-			c.ev.Comment = truncate(f.comment, maxEvidenceText)
-			if f.compile {
-				c.ev.CompileState = f.sls
-			} else {
-				c.ev.Fun, c.ev.StateID, c.ev.SLS = f.fun, f.id, f.sls
+		done = append(done, f.sig)
+		c := a.stateCause(f.sig)
+		for _, d := range f.dependents {
+			c.dependent(d)
+		}
+		for _, r := range f.requisites {
+			if c.requisites == nil {
+				c.requisites = map[string]struct{}{}
+			}
+			if len(c.requisites) < maxDistinctMessages {
+				c.requisites[r] = struct{}{}
 			}
 		}
+		c.example(f.sig, f.text, m.ID)
 		c.add(m)
 		c.window(m)
 	}
+}
+
+func (a *Aggregator) link(commit string) string {
+	if a.commitURL == "" {
+		return ""
+	}
+	return strings.NewReplacer("{commit}", commit, "{short}", shortCommit(commit)).Replace(a.commitURL)
 }
 
 // Finish counts expected minions that never answered as unreachable and
@@ -335,12 +493,113 @@ func (a *Aggregator) Finish() (Counts, []Cause, map[string]Counts) {
 		perDC[dc] = t.counts
 		total = total.Plus(t.counts)
 	}
-	causes := make([]Cause, 0, len(a.causes))
+	a.clusterStates()
+	causes := make([]Cause, 0, len(a.causes)+len(a.states))
 	for _, c := range a.causes {
+		causes = append(causes, c.build())
+	}
+	for _, c := range a.states {
 		causes = append(causes, c.build())
 	}
 	slices.SortFunc(causes, compareCauses)
 	return total, causes, perDC
+}
+
+// clusterStates merges the failed-state causes of one state whose templates
+// cluster (ClusterTemplates): the same failure with values Mask did not
+// see is one cause. Merging goes by template order, so the result does not
+// depend on the order the minions arrived in.
+func (a *Aggregator) clusterStates() {
+	sigs := slices.Collect(maps.Keys(a.states))
+	to := clusterOf(sigs)
+	slices.SortFunc(sigs, compareSignatures)
+	merged := make(map[Signature]*causeAcc, len(a.states))
+	for _, sig := range sigs {
+		c, into := a.states[sig], to[sig]
+		if dst, ok := merged[into]; ok {
+			dst.merge(c)
+			continue
+		}
+		c.sig = into
+		merged[into] = c
+	}
+	a.states = merged
+}
+
+// clusterOf maps each signature to its cluster's: the templates of one
+// state (or of one sls's compile errors) are clustered together, never
+// with another state's.
+func clusterOf(sigs []Signature) map[Signature]Signature {
+	byState := map[stateRef][]string{}
+	for _, s := range sigs {
+		ref := stateRef{s.Fun, s.StateID, s.SLS}
+		byState[ref] = append(byState[ref], s.Template)
+	}
+	out := make(map[Signature]Signature, len(sigs))
+	for ref, templates := range byState {
+		var cl map[string]string
+		if len(templates) > 1 {
+			cl = ClusterTemplates(templates)
+		}
+		for _, t := range templates {
+			into := t
+			if c, ok := cl[t]; ok {
+				into = c
+			}
+			out[Signature{ref.fun, ref.id, ref.sls, t}] = Signature{ref.fun, ref.id, ref.sls, into}
+		}
+	}
+	return out
+}
+
+// merge adds the failed-state cause o of the same cluster to c.
+func (c *causeAcc) merge(o *causeAcc) {
+	c.ids = append(c.ids, o.ids...)
+	for dc := range o.dcs {
+		c.dcs[dc] = struct{}{}
+	}
+	for sig, e := range o.examples {
+		c.mergeExample(sig, e)
+	}
+	for d := range o.dependents {
+		c.dependent(d)
+	}
+	for r := range o.requisites {
+		if c.requisites == nil {
+			c.requisites = map[string]struct{}{}
+		}
+		c.requisites[r] = struct{}{}
+	}
+	if o.ev.FirstFailure != "" && (c.ev.FirstFailure == "" || o.ev.FirstFailure < c.ev.FirstFailure) {
+		c.ev.FirstFailure = o.ev.FirstFailure
+	}
+	c.ev.LastSuccess = max(c.ev.LastSuccess, o.ev.LastSuccess)
+}
+
+func (c *causeAcc) mergeExample(sig Signature, o *exampleAcc) {
+	if c.examples == nil {
+		c.examples = map[Signature]*exampleAcc{}
+	}
+	e, ok := c.examples[sig]
+	if !ok {
+		cp := *o
+		cp.texts = maps.Clone(o.texts)
+		c.examples[sig] = &cp
+		return
+	}
+	e.minions += o.minions
+	if e.first.Text == "" || o.first.Text < e.first.Text || o.first.Text == e.first.Text && o.first.Minion < e.first.Minion {
+		e.first = o.first
+	}
+	for text, tc := range o.texts {
+		if mine, ok := e.texts[text]; ok {
+			mine.n += tc.n
+			mine.minion = min(mine.minion, tc.minion)
+		} else if len(e.texts) < maxDistinctMessages {
+			cp := *tc
+			e.texts[text] = &cp
+		}
+	}
 }
 
 func compareCauses(x, y Cause) int {
@@ -353,9 +612,33 @@ func compareCauses(x, y Cause) int {
 	return strings.Compare(x.Key, y.Key)
 }
 
+// Key returns the key of the failed-state cause of s: the state (or the
+// compile error's sls) a person recognises, and a digest of the whole
+// signature, so that the same failure has the same key in every triage
+// whatever the order the minions answered in.
+func (s Signature) Key() string {
+	h := sha256.New()
+	for _, f := range []string{s.Fun, s.StateID, s.SLS, s.Template} {
+		fmt.Fprintf(h, "%d:%s", len(f), f)
+	}
+	digest := hex.EncodeToString(h.Sum(nil))[:12]
+	if s.Fun == "" {
+		return "compile_error " + s.SLS + " " + digest
+	}
+	return s.Fun + " " + s.StateID + " " + digest
+}
+
+func compareSignatures(x, y Signature) int {
+	return cmp.Or(strings.Compare(x.Fun, y.Fun), strings.Compare(x.StateID, y.StateID),
+		strings.Compare(x.SLS, y.SLS), strings.Compare(x.Template, y.Template))
+}
+
 func (c *causeAcc) build() Cause {
 	ids := slices.Clone(c.ids)
 	slices.Sort(ids)
+	// One minion can fail one state twice (names:, or two compile errors
+	// of an sls) and be merged into one cluster.
+	ids = slices.Compact(ids)
 	ev := c.ev
 	ev.Paths = firstN(slices.Sorted(maps.Keys(c.paths)), maxEvidencePaths)
 	msgs := topKeys(c.messages, maxEvidenceMessages)
@@ -366,16 +649,93 @@ func (c *causeAcc) build() Cause {
 	} else {
 		ev.Messages = msgs
 	}
-	ev.FailedStates = topKeys(c.states, 3)
+	ev.FailedStates = topSignatures(clusterCounts(c.states), maxEvidenceStates)
+	ev.Examples = c.buildExamples()
+	key := c.id.key
+	if c.id.kind == CauseFailedState {
+		key = c.sig.Key()
+		if c.sig.Fun == "" {
+			ev.CompileState = c.sig.SLS
+		} else {
+			ev.Fun, ev.StateID, ev.SLS = c.sig.Fun, c.sig.StateID, c.sig.SLS
+		}
+		if len(ev.Examples) > 0 {
+			ev.Comment = ev.Examples[0].Text
+		}
+		ev.Dependents = len(c.dependents)
+		ev.Requisites = slices.Sorted(maps.Keys(c.requisites))
+	}
+	if c.id.kind == CauseRollback {
+		if from := topKeys(c.from, 1); len(from) > 0 {
+			ev.RolledBackFrom = from[0]
+		}
+		ev.RemovedCommits = c.buildRemoved()
+		for _, r := range ev.RemovedCommits {
+			ev.Paths = append(ev.Paths, r.Paths...)
+		}
+		slices.Sort(ev.Paths)
+		ev.Paths = firstN(slices.Compact(ev.Paths), maxEvidencePaths)
+	}
 	out := Cause{
 		Kind:        c.id.kind,
-		Key:         c.id.key,
+		Key:         key,
 		Minions:     len(ids),
 		MinionIDs:   ids,
 		Datacenters: slices.Sorted(maps.Keys(c.dcs)),
 		Evidence:    ev,
 	}
 	out.Summary = summary(out)
+	return out
+}
+
+// buildExamples returns one real message per template, the templates most
+// common among the cause's minions first.
+func (c *causeAcc) buildExamples() []Example {
+	sigs := slices.Collect(maps.Keys(c.examples))
+	to := clusterOf(sigs)
+	slices.SortFunc(sigs, compareSignatures)
+	clustered := &causeAcc{}
+	for _, sig := range sigs {
+		clustered.mergeExample(to[sig], c.examples[sig])
+	}
+	out := make([]Example, 0, len(clustered.examples))
+	for _, e := range clustered.examples {
+		ex := e.first
+		best := 1
+		for text, tc := range e.texts {
+			if tc.n > best || tc.n == best && best > 1 && text < ex.Text {
+				ex, best = Example{Text: text, Minion: tc.minion}, tc.n
+			}
+		}
+		ex.Count = e.minions
+		out = append(out, ex)
+	}
+	slices.SortFunc(out, func(x, y Example) int {
+		return cmp.Or(cmp.Compare(y.Count, x.Count), strings.Compare(x.Text, y.Text), strings.Compare(x.Minion, y.Minion))
+	})
+	return firstN(out, maxEvidenceMessages)
+}
+
+func (c *causeAcc) buildRemoved() []RemovedCommit {
+	out := make([]RemovedCommit, 0, len(c.removed))
+	for _, r := range c.removed {
+		rc := r.c
+		rc.Paths = firstN(slices.Sorted(maps.Keys(r.paths)), maxEvidencePaths)
+		out = append(out, rc)
+	}
+	slices.SortFunc(out, func(x, y RemovedCommit) int {
+		return cmp.Or(strings.Compare(y.Datetime, x.Datetime), strings.Compare(x.ID, y.ID))
+	})
+	return firstN(out, maxRemovedCommits)
+}
+
+// clusterCounts adds up the counts of signatures of one cluster.
+func clusterCounts(m map[Signature]int) map[Signature]int {
+	to := clusterOf(slices.Collect(maps.Keys(m)))
+	out := make(map[Signature]int, len(m))
+	for sig, n := range m {
+		out[to[sig]] += n
+	}
 	return out
 }
 
@@ -391,6 +751,16 @@ func topKeys(m map[string]int, n int) []string {
 	return firstN(keys, n)
 }
 
+// topSignatures returns the n most frequent signatures, ties broken by
+// signature.
+func topSignatures(m map[Signature]int, n int) []Signature {
+	keys := slices.Collect(maps.Keys(m))
+	slices.SortFunc(keys, func(a, b Signature) int {
+		return cmp.Or(cmp.Compare(m[b], m[a]), compareSignatures(a, b))
+	})
+	return firstN(keys, n)
+}
+
 func shortCommit(id string) string { return id[:min(7, len(id))] }
 
 // label names a cause in a sentence: "commit e4a91b2 by John Doe".
@@ -401,6 +771,12 @@ func label(c Cause) string {
 		s := "commit " + shortCommit(c.Key)
 		if ev.AuthorName != "" {
 			s += " by " + ev.AuthorName
+		}
+		return s
+	case CauseRollback:
+		s := "rollback to " + shortCommit(c.Key)
+		if ev.RolledBackFrom != "" {
+			s += " from " + shortCommit(ev.RolledBackFrom)
 		}
 		return s
 	case CauseRelease:
@@ -428,6 +804,20 @@ func summary(c Cause) string {
 			}
 		}
 		return s
+	case CauseRollback:
+		s := label(c)
+		switch n := len(ev.RemovedCommits); {
+		case n == 0:
+			s += ", taking out no commit that touched the failed states"
+		case len(ev.Paths) > 0:
+			s += fmt.Sprintf(", taking out %d commit%s touching %s", n, plural(n), ev.Paths[0])
+			if n := len(ev.Paths) - 1; n > 0 {
+				s += fmt.Sprintf(" and %d more path%s", n, plural(n))
+			}
+		default:
+			s += fmt.Sprintf(", taking out %d commit%s", n, plural(n))
+		}
+		return s
 	case CauseRelease:
 		if ev.PreviousVersion != "" {
 			return fmt.Sprintf("release %s (from %s) with no commit touching the failed states", c.Key, ev.PreviousVersion)
@@ -440,8 +830,16 @@ func summary(c Cause) string {
 		if ev.SLS != "" {
 			s += " (sls " + ev.SLS + ")"
 		}
+		if n := len(ev.Requisites); n > 0 {
+			s += fmt.Sprintf(": requisite failure; %s failed but %s not among the failed states the minions sent",
+				strings.Join(firstN(ev.Requisites, 3), ", "), map[bool]string{true: "is", false: "are"}[n == 1])
+			return s
+		}
 		if ev.Comment != "" {
 			s += ": " + truncate(firstLine(ev.Comment), 200)
+		}
+		if ev.Dependents > 0 {
+			s += fmt.Sprintf("; also broke %d dependent state%s", ev.Dependents, plural(ev.Dependents))
 		}
 		return s
 	case CauseUnreachable:

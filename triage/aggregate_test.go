@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
-	"strings"
 	"testing"
 )
 
@@ -130,7 +129,7 @@ func TestCommitEvidence(t *testing.T) {
 	if ev.CommitURL != "https://git.example.com/salt/-/commit/"+badCommit {
 		t.Errorf("url = %q", ev.CommitURL)
 	}
-	if len(ev.FailedStates) != 1 || !strings.HasPrefix(ev.FailedStates[0], "file.managed|/etc/nginx/nginx.conf|") {
+	if len(ev.FailedStates) != 1 || ev.FailedStates[0].Fun != "file.managed" || ev.FailedStates[0].StateID != "/etc/nginx/nginx.conf" {
 		t.Errorf("failed states = %v", ev.FailedStates)
 	}
 	if ev.LastSuccess != "2025-10-22T09:45:12+00:00" || ev.FirstFailure != "2025-10-22T10:00:16+00:00" {

@@ -28,7 +28,20 @@ type Commit struct {
 	AuthorEmail string
 	Datetime    string
 	Path        string
+	// Change is "added" for a commit the failed job's codebase gained since
+	// the last success, "removed" for one it lost (a rollback); empty from
+	// modules older than windows, which list added commits only.
+	Change string
 }
+
+// The windows and changes of blame.last_highstate_failure.
+const (
+	WindowForward  = "forward"
+	WindowRollback = "rollback"
+	WindowDiverged = "diverged"
+	ChangeAdded    = "added"
+	ChangeRemoved  = "removed"
+)
 
 // Job is a highstate job the minion's cache kept.
 type Job struct {
@@ -62,6 +75,10 @@ type Minion struct {
 	FailedJob      *Job
 	LastSuccessJob *Job
 	CompileErrors  []CompileError
+	// Window is how the failed job's commit relates to the last success's:
+	// "forward" (a descendant), "rollback" (an ancestor) or "diverged"
+	// (neither); empty when the module did not say.
+	Window string
 }
 
 // Wire shapes of the blame contract. Unknown fields are ignored: job results
@@ -89,6 +106,7 @@ type wireCommit struct {
 	AuthorEmail string `json:"author_email"`
 	Datetime    string `json:"commit_datetime"`
 	Path        string `json:"path"`
+	Change      string `json:"change"`
 }
 
 type wireJob struct {
@@ -106,6 +124,7 @@ type wireFailure struct {
 	Commits        []wireCommit `json:"commits"`
 	FailedJob      *wireJob     `json:"failed_job"`
 	LastSuccessJob *wireJob     `json:"last_success_job"`
+	Window         string       `json:"window"`
 }
 
 type wireCompileError struct {
@@ -232,8 +251,18 @@ func classify(m Minion, f *wireFailure, states []wireFailedState, errs []wireCom
 		m.CompileErrors[i] = CompileError{ErrorTypes: e.ErrorTypes, State: e.State, Message: e.Message, URLs: e.URLs,
 			Template: TemplateOf(e.Message, m.ID)}
 	}
+	switch f.Window {
+	case "", WindowForward, WindowRollback, WindowDiverged:
+	default:
+		return blameError(m, fmt.Sprintf("%s: unknown window %q (want forward, rollback or diverged)", FunHighstateFailure, truncate(f.Window, 40)))
+	}
 	m.Commits = make([]Commit, 0, len(f.Commits))
 	for _, c := range f.Commits {
+		switch c.Change {
+		case "", ChangeAdded, ChangeRemoved:
+		default:
+			return blameError(m, fmt.Sprintf("%s: commit %s: unknown change %q (want added or removed)", FunHighstateFailure, truncate(c.ID, 40), truncate(c.Change, 40)))
+		}
 		if c.ID != "" {
 			m.Commits = append(m.Commits, Commit(c))
 		}
@@ -246,6 +275,7 @@ func classify(m Minion, f *wireFailure, states []wireFailedState, errs []wireCom
 		j := Job(*f.LastSuccessJob)
 		m.LastSuccessJob = &j
 	}
+	m.Window = f.Window
 	return m
 }
 

@@ -138,16 +138,37 @@ type Evidence struct {
 	// compile errors, or why minions could not be asked, most frequent first.
 	Messages []string `json:"messages,omitempty"`
 	// FailedStates are the failed-state and compile-error signatures most
-	// common among the cause's minions.
-	FailedStates []string `json:"failed_states,omitempty"`
+	// common among the cause's minions, states that failed only because a
+	// requisite failed left out.
+	FailedStates []Signature `json:"-"`
 	// Examples are real messages, one per template, most common first.
 	Examples []Example `json:"-"`
 	// Dependents counts the failed states that failed only because a
 	// requisite of theirs (this cause's state) failed.
 	Dependents int `json:"dependents,omitempty"`
+	// Requisites are the states (sls.id) Salt named as the failed
+	// requisites of a failed-state cause when none of them was among the
+	// minions' failed states: the cause is a symptom whose root Sift did
+	// not see.
+	Requisites []string `json:"-"`
+	// Rollback: the commit the minions were served before the failure (the
+	// last success's), and the commits the rollback took out that touched
+	// the failed states' files, newest first.
+	RolledBackFrom string          `json:"-"`
+	RemovedCommits []RemovedCommit `json:"-"`
 	// Window is the failure window: the last success and the first failure.
 	LastSuccess  string `json:"last_success,omitempty"`
 	FirstFailure string `json:"first_failure,omitempty"`
+}
+
+// RemovedCommit is a commit that a rollback took out of the served
+// codebase, and the paths of the failed states' files it touched.
+type RemovedCommit struct {
+	ID          string
+	AuthorName  string
+	AuthorEmail string
+	Datetime    string
+	Paths       []string
 }
 
 // Cause is one root cause and the minions it explains.
