@@ -81,6 +81,7 @@ func newBot(c *config.Config, log logrus.FieldLogger, audit io.Writer, a *automa
 	}
 	inv := inventoryOf(c)
 	opts := triageOptions(c, log)
+	opts.Rerun = slackRerun(commands.SlashNames{Minion: c.Slack.Commands.Minion, Datacenter: c.Slack.Commands.Datacenter, Group: c.Slack.Commands.Group})
 	a.useTriager(triage.New(inv, blamers, opts))
 	s := c.Slack
 	return bot.New(bot.Config{

@@ -197,8 +197,10 @@ func (p *progressPrinter) update(ev triage.Progress) {
 		if ev.Err != nil {
 			status = "failed: " + ev.Err.Error()
 		}
+		// The datacenter's own counts: the run's totals would read as
+		// this datacenter's.
 		fmt.Fprintf(p.w, "%s %s (%d/%d), %d/%d minions answered, %s\n", nonEmpty(ev.Datacenter, "minion"), status,
-			ev.DatacentersDone, ev.DatacentersTotal, ev.MinionsAnswered, ev.MinionsExpected, ev.Elapsed.Round(time.Millisecond))
+			ev.DatacentersDone, ev.DatacentersTotal, ev.DatacenterAnswered, ev.DatacenterExpected, ev.Elapsed.Round(time.Millisecond))
 	}
 }
 
