@@ -2,6 +2,7 @@ package triage
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -91,7 +92,7 @@ func (s *scanner) peek() (byte, bool) {
 		for s.pos < s.end {
 			switch c := s.buf[s.pos]; c {
 			case ' ', '\t', '\n', '\r':
-				s.pos++
+				s.pos += spanOf(s.buf[s.pos:s.end], c)
 			default:
 				return c, true
 			}
@@ -253,11 +254,18 @@ func (s *scanner) value(limit int, keep bool) ([]byte, int64, error) {
 					done = true
 					break scan
 				}
-			case ',', ':', ' ', '\t', '\n', '\r':
+			case ',', ':':
 				if depth == 0 {
 					done = true
 					break scan
 				}
+			case ' ', '\t', '\n', '\r':
+				if depth == 0 {
+					done = true
+					break scan
+				}
+				i += spanOf(s.buf[i:s.end], c)
+				continue
 			}
 			i++
 		}
@@ -394,3 +402,32 @@ func (s *scanner) wrapped(emit func(inputAnswer) error) error {
 		return fmt.Errorf(`input: in "return": %w`, s.unexpected("',' or ']'"))
 	}
 }
+
+// spanOf returns how many bytes at the start of b are c: indentation, and
+// inputs padded with whitespace, are long runs, compared a block at a time.
+func spanOf(b []byte, c byte) int {
+	i := 0
+	if block := blankBlocks[c]; block != nil && len(b) >= len(block) {
+		for i+len(block) <= len(b) && bytes.Equal(b[i:i+len(block)], block) {
+			i += len(block)
+		}
+	}
+	pattern := uint64(c) * 0x0101010101010101
+	for ; i+8 <= len(b); i += 8 {
+		if binary.LittleEndian.Uint64(b[i:]) != pattern {
+			break
+		}
+	}
+	for i < len(b) && b[i] == c {
+		i++
+	}
+	return i
+}
+
+// blankBlocks are runs of each whitespace byte to compare input against.
+var blankBlocks = func() (blocks [256][]byte) {
+	for _, c := range []byte(" \t\n\r") {
+		blocks[c] = bytes.Repeat([]byte{c}, 1024)
+	}
+	return blocks
+}()

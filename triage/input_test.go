@@ -5,6 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"runtime"
+	"runtime/metrics"
 	"strings"
 	"testing"
 )
@@ -75,5 +78,146 @@ func TestReadAnswersErrors(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("ReadAnswers(%q) = %v, want %q", tc.in, err, tc.want)
 		}
+	}
+}
+
+// hugeReader generates an input of any size without holding it: head,
+// then n bytes of fill, then tail.
+type hugeReader struct {
+	head, tail string
+	fill       byte
+	n          int64
+	at         int64
+	block      []byte
+}
+
+func (r *hugeReader) Read(p []byte) (int, error) {
+	total := int64(len(r.head)) + r.n + int64(len(r.tail))
+	if r.at >= total {
+		return 0, io.EOF
+	}
+	k := 0
+	for k < len(p) && r.at < total {
+		switch {
+		case r.at < int64(len(r.head)):
+			c := copy(p[k:], r.head[r.at:])
+			k, r.at = k+c, r.at+int64(c)
+		case r.at < int64(len(r.head))+r.n:
+			if len(r.block) == 0 {
+				r.block = bytes.Repeat([]byte{r.fill}, 64<<10)
+			}
+			c := int(min(int64(len(p)-k), int64(len(r.head))+r.n-r.at, int64(len(r.block))))
+			copy(p[k:k+c], r.block)
+			k, r.at = k+c, r.at+int64(c)
+		default:
+			c := copy(p[k:], r.tail[r.at-int64(len(r.head))-r.n:])
+			k, r.at = k+c, r.at+int64(c)
+		}
+	}
+	return k, nil
+}
+
+// TestTriageInputBoundedMemory feeds inputs 32 times the bound on one
+// answer: each is read through in flat memory, and what cannot be kept is
+// refused with an error or a blame error that names the limit.
+func TestTriageInputBoundedMemory(t *testing.T) {
+	const n = 128 << 20
+	healthy := string(healthyAnswer())
+	tests := []struct {
+		name    string
+		in      *hugeReader
+		err     string // the whole input is refused
+		counts  Counts
+		message string // or one minion is a blame error saying this
+	}{
+		{name: "whitespace", in: &hugeReader{head: `{"web-1": ` + healthy + `}`, fill: ' ', n: n, tail: "\n"},
+			counts: Counts{Expected: 1, Answered: 1, Healthy: 1}},
+		{name: "whitespace only", in: &hugeReader{fill: '\n', n: n}, err: "input: empty"},
+		{name: "one huge string answer", in: &hugeReader{head: `{"web-1": ` + healthy + `, "web-2": "`, fill: 'A', n: n, tail: `"}`},
+			counts:  Counts{Expected: 2, Answered: 2, Healthy: 1, BlameError: 1},
+			message: "answer of 128.0 MiB is over the 4.0 MiB limit of one answer; not read"},
+		{name: "one huge answer", in: &hugeReader{head: `{"web-2": {"blame.last_failed_states": [` + strings.Repeat(`{"comment": "x"}, `, 10), fill: ' ', n: n, tail: `{}]}, "web-1": ` + healthy + `}`},
+			counts:  Counts{Expected: 2, Answered: 2, Healthy: 1, BlameError: 1},
+			message: "over the 4.0 MiB limit of one answer"},
+		{name: "huge info", in: &hugeReader{head: `{"info": [{"Result": "`, fill: 'x', n: n, tail: `"}], "return": [{"web-1": ` + healthy + `}]}`},
+			counts: Counts{Expected: 1, Answered: 1, Healthy: 1}},
+		{name: "huge minion id", in: &hugeReader{head: `{"`, fill: 'w', n: n, tail: `": false}`},
+			err: "over the 1024-byte limit of a minion id"},
+		{name: "unterminated string", in: &hugeReader{head: `{"web-1": "`, fill: 'x', n: n},
+			err: `input: minion "web-1": unexpected end of input at byte 134217739`},
+	}
+	tr := New(Inventory{Datacenters: []Datacenter{{Name: "ams01"}}}, nil, Options{})
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			runtime.GC()
+			var base [1]metrics.Sample
+			base[0].Name = "/memory/classes/heap/objects:bytes"
+			metrics.Read(base[:])
+			var rep *Report
+			var err error
+			peak := peakHeap(func() {
+				rep, err = tr.TriageInput(context.Background(), Scope{ScopeDatacenter, "ams01"}, tc.in)
+			})
+			grown := int64(peak) - int64(base[0].Value.Uint64())
+			t.Logf("heap grew by %.1f MiB", float64(grown)/(1<<20))
+			if grown > 40<<20 {
+				t.Errorf("heap grew by %d MiB reading %d MiB", grown>>20, n>>20)
+			}
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("err = %v, want %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rep.Counts != tc.counts {
+				t.Errorf("counts = %+v, want %+v", rep.Counts, tc.counts)
+			}
+			if tc.message == "" {
+				return
+			}
+			for _, c := range rep.Causes {
+				if c.Kind == CauseBlameError {
+					if len(c.Evidence.Messages) == 0 || !strings.Contains(c.Evidence.Messages[0], tc.message) {
+						t.Errorf("blame error says %q, want %q", c.Evidence.Messages, tc.message)
+					}
+					return
+				}
+			}
+			t.Errorf("no blame error cause among %+v", rep.Causes)
+		})
+	}
+}
+
+func TestReadAnswersStreams(t *testing.T) {
+	// Answers are handed out as they are read, and stay valid: each one
+	// is checked after the next ones were read.
+	var in bytes.Buffer
+	in.WriteString(`{"return": [{`)
+	for i := range 5000 {
+		if i > 0 {
+			in.WriteString(", ")
+		}
+		fmt.Fprintf(&in, `"web-%d": {"n": %d, "s": "a \"quoted\" \\ value %d"}`, i, i, i)
+	}
+	in.WriteString(`}]}` + "\n" + `{"web-x": false}`)
+	var got []MinionAnswer
+	err := ReadAnswers(&in, func(a MinionAnswer) error { got = append(got, a); return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 5001 {
+		t.Fatalf("%d answers, want 5001", len(got))
+	}
+	for i, a := range got[:5000] {
+		want := fmt.Sprintf(`{"n": %d, "s": "a \"quoted\" \\ value %d"}`, i, i)
+		if a.ID != fmt.Sprintf("web-%d", i) || string(a.Raw) != want {
+			t.Fatalf("answer %d = %s %s, want %s", i, a.ID, a.Raw, want)
+		}
+	}
+	if string(got[5000].Raw) != "false" {
+		t.Errorf("last answer = %s", got[5000].Raw)
 	}
 }
