@@ -34,6 +34,9 @@ type Commit struct {
 	ID, AuthorName, AuthorEmail string
 	Time                        time.Time
 	Path                        string
+	// Change is "added" or "removed" (a commit a rollback took out); empty
+	// leaves the field out, as modules from before windows do.
+	Change string
 }
 
 // Job is a highstate job of the minion's cache.
@@ -68,6 +71,8 @@ type Failure struct {
 	LastSuccessJob Job
 	// Message is the module's summary; a default counts the rows.
 	Message string
+	// Window is "forward", "rollback" or "diverged"; empty leaves it out.
+	Window string
 }
 
 // The incident of the contract's examples.
@@ -214,10 +219,14 @@ func (f Failure) answer() json.RawMessage {
 	}
 	commits := make([]any, 0, len(f.Commits))
 	for _, c := range f.Commits {
-		commits = append(commits, object{
+		row := object{
 			{"commit_id", c.ID}, {"author_name", c.AuthorName}, {"author_email", c.AuthorEmail},
 			{"commit_datetime", c.Time.UTC().Format(commitLayout)}, {"path", c.Path},
-		})
+		}
+		if c.Change != "" {
+			row = append(row, field{"change", c.Change})
+		}
+		commits = append(commits, row)
 	}
 	compileErrors := make([]any, 0, len(f.CompileErrors))
 	for _, e := range f.CompileErrors {
@@ -237,6 +246,9 @@ func (f Failure) answer() json.RawMessage {
 	failure := object{
 		{"result", true}, {"status", "failing"}, {"message", f.Message}, {"commits", commits},
 		{"failed_job", jobObject(f.FailedJob)}, {"last_success_job", jobObject(f.LastSuccessJob)},
+	}
+	if f.Window != "" {
+		failure = append(failure, field{"window", f.Window})
 	}
 	return BlameAnswer(states, failure, compileErrors)
 }

@@ -190,7 +190,8 @@ func TestDemoFleet(t *testing.T) {
 	}
 
 	// Each datacenter's target selects its minions on its master, and the
-	// incident is there: the bad commit, the Vault outage, the missing module.
+	// incident is there: the bad commit, the Vault outage, the missing
+	// module, the rollback, the requisite chain.
 	count := func(dc fakesalt.DemoDatacenter, needle string) (matched, with int) {
 		m := f.Master(dc.Master)
 		if m == nil {
@@ -225,6 +226,9 @@ func TestDemoFleet(t *testing.T) {
 		{1, "e4a91b2c9f7d3b6f84d12a9f0e62a58c3c7d9b5a", 50},
 		{1, "TypeError: 'str' object is not callable", 5},
 		{2, "https://vault.example.com:8200", 40},
+		{0, `"window": "rollback"`, 14},
+		{0, `"change": "removed"`, 14},
+		{2, "One or more requisite failed: postgres.postgres-service", 9},
 		{3, `"status": "healthy"`, 30},
 	} {
 		dc := f.Inventory.Datacenters[c.dc]

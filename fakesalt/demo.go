@@ -58,6 +58,12 @@ func (f *Fleet) Master(name string) *Master {
 //     found) on most web minions of ams01 and fra02;
 //   - the Vault server https://vault.example.com:8200 is down: the web
 //     minions of lon03 fail to compile;
+//   - the api minions of ams01 were rolled back from 9f8e7d6 to 1a2b3c4,
+//     which lacks Carol Ops's commit adding the template their config
+//     needs;
+//   - on the pg minions of lon03 dpkg's lock is held: postgresql does not
+//     install, and the service and the database that require it fail too
+//     ("One or more requisite failed"), with no commit to blame;
 //   - a handful of minions never answer: most are disconnected from their
 //     master (stopped, their host down), which says so at once; web-ams01-076
 //     is connected but hung, and is waited for until Salt's timeout;
@@ -105,6 +111,23 @@ func DemoFleet() *Fleet {
 		return &Minion{Answer: Healthy()}
 	})
 	add(eu, "ams01", "db", 16, healthy)
+	add(eu, "ams01", "api", 16, func(i int) *Minion {
+		if i > 14 {
+			return &Minion{Answer: Healthy()}
+		}
+		conf := demoAPIConfig
+		conf.RunNum = 310 + rng.IntN(5)
+		conf.Duration = 20 + float64(rng.IntN(30000))/1000
+		svc := demoAPIService
+		svc.RunNum = conf.RunNum + 2
+		return &Minion{Answer: FailedState(Failure{
+			States:         []State{conf, svc},
+			Commits:        demoRolledBack,
+			Window:         "rollback",
+			FailedJob:      Job{JID: "20251022095812000042", Time: time.Date(2025, 10, 22, 9, 58, 12, 0, time.UTC), Commit: demoServedCommit, CodebaseVersion: "2025.10.21-4"},
+			LastSuccessJob: Job{Commit: demoRollbackFrom, CodebaseVersion: "2025.10.22-3"},
+		})}
+	})
 	add(eu, "ams01", "cache", 12, func(i int) *Minion {
 		if i == 12 {
 			return &Minion{Answer: NoJobs()}
@@ -155,6 +178,19 @@ func DemoFleet() *Fleet {
 		return &Minion{Answer: Healthy()}
 	})
 	add(us, "lon03", "db", 12, healthy)
+	pgJob := Job{JID: "20251022095102777777", Time: time.Date(2025, 10, 22, 9, 51, 2, 0, time.UTC),
+		Commit: "77c0d1a4e5b6f7a8b9c0d1e2f3a4b5c6d7e8f9a0", CodebaseVersion: "2025.10.22-1"}
+	add(us, "lon03", "pg", 10, func(i int) *Minion {
+		if i == 10 {
+			return &Minion{Answer: Healthy()}
+		}
+		pkg := demoPostgresPkg
+		pkg.Comment = fmt.Sprintf(pkg.Comment, rng.Uint64(), 4000+rng.IntN(60000))
+		pkg.RunNum, pkg.Duration = 120, 4000+float64(rng.IntN(9000))
+		svc, db := demoPostgresService, demoAppDatabase
+		svc.RunNum, db.RunNum = 121, 122
+		return &Minion{Answer: FailedState(Failure{States: []State{pkg, svc, db}, Commits: []Commit{}, FailedJob: pgJob})}
+	})
 
 	add(us, "iad04", "web", 44, func(i int) *Minion {
 		if i > 40 {
@@ -179,6 +215,48 @@ func DemoFleet() *Fleet {
 		},
 	}
 }
+
+// The rollback of the demo: ams01's api minions were served 1a2b3c4 after
+// succeeding on 9f8e7d6, and the rollback took out the commit that added
+// the template of their config.
+const (
+	demoServedCommit = "1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d"
+	demoRollbackFrom = "9f8e7d6c5b4a39281706f5e4d3c2b1a09f8e7d6c"
+)
+
+var (
+	demoRolledBack = []Commit{
+		{ID: "5c3e8a1f0b9d7c6e4a2f1b0c9d8e7f6a5b4c3d2e", AuthorName: "Carol Ops", AuthorEmail: "carol@example.com",
+			Time: time.Date(2025, 10, 22, 8, 12, 40, 0, time.UTC), Path: "/srv/salt/app/files/config.yml.j2", Change: "removed"},
+		{ID: "5c3e8a1f0b9d7c6e4a2f1b0c9d8e7f6a5b4c3d2e", AuthorName: "Carol Ops", AuthorEmail: "carol@example.com",
+			Time: time.Date(2025, 10, 22, 8, 12, 40, 0, time.UTC), Path: "/srv/salt/app/init.sls", Change: "removed"},
+	}
+	demoAPIConfig = State{
+		ID: "/etc/app/config.yml", SLS: "app", Fun: "file.managed",
+		Comment: "Source file salt://app/files/config.yml.j2 not found in saltenv 'base'",
+	}
+	demoAPIService = State{
+		ID: "app", SLS: "app", Fun: "service.running",
+		Comment: "One or more requisite failed: app./etc/app/config.yml",
+	}
+	// demoPostgresPkg's comment is a format: each minion has its own
+	// systemd scope and lock holder.
+	demoPostgresPkg = State{
+		ID: "postgres-pkg", Name: "postgresql", SLS: "postgres", Fun: "pkg.installed",
+		Comment: "Problem encountered installing package(s). Additional info follows:\n\nerrors:\n" +
+			"    - Running scope as unit: run-r%016x.scope\n" +
+			"      E: Could not get lock /var/lib/dpkg/lock-frontend. It is held by process %d (unattended-upgr)\n" +
+			"      E: Unable to acquire the dpkg frontend lock (/var/lib/dpkg/lock-frontend), is another process using it?",
+	}
+	demoPostgresService = State{
+		ID: "postgres-service", Name: "postgresql", SLS: "postgres", Fun: "service.running",
+		Comment: "One or more requisite failed: postgres.postgres-pkg",
+	}
+	demoAppDatabase = State{
+		ID: "app-db", Name: "createdb app", SLS: "postgres.app", Fun: "cmd.run",
+		Comment: "One or more requisite failed: postgres.postgres-service",
+	}
+)
 
 func demoMaster(name string) *Master {
 	return &Master{

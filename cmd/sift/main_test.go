@@ -367,4 +367,35 @@ func TestDemo(t *testing.T) {
 	if !strings.Contains(r.stderr, "fra02 done") {
 		t.Errorf("no progress lines:\n%s", r.stderr)
 	}
+	// The incident holds a rollback, and a chain of requisite failures
+	// folded into the state at its root.
+	var doc struct {
+		Causes []struct {
+			Kind, Key, Summary string
+			Minions            int
+			Evidence           struct {
+				Dependents     *int   `json:"dependents"`
+				RolledBackFrom string `json:"rolled_back_from"`
+			}
+		}
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &doc); err != nil {
+		t.Fatal(err)
+	}
+	var rollback, chain bool
+	for _, c := range doc.Causes {
+		switch {
+		case c.Kind == "rollback":
+			rollback = c.Minions == 14 && strings.HasPrefix(c.Key, "1a2b3c4") && strings.HasPrefix(c.Evidence.RolledBackFrom, "9f8e7d6") &&
+				strings.HasPrefix(c.Summary, "rollback to 1a2b3c4 from 9f8e7d6, taking out 1 commit touching /srv/salt/app/files/config.yml.j2")
+		case c.Kind == "failed_state" && strings.HasPrefix(c.Key, "pkg.installed postgres-pkg "):
+			chain = c.Minions == 9 && c.Evidence.Dependents != nil && *c.Evidence.Dependents == 2 &&
+				strings.HasSuffix(c.Summary, "also broke 2 dependent states")
+		case c.Kind == "failed_state":
+			t.Errorf("a failed state other than the chain's root is a cause: %s %s", c.Key, c.Summary)
+		}
+	}
+	if !rollback || !chain {
+		t.Errorf("demo: rollback shown %v, requisite chain shown %v:\n%s", rollback, chain, r.stdout)
+	}
 }
