@@ -25,6 +25,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -169,6 +170,10 @@ func Open(ctx context.Context, rawURL string, o Options) (*Store, error) {
 	}
 	if o.Password != "" {
 		cfg.ConnConfig.Password = o.Password
+	}
+	if cfg.ConnConfig.RuntimeParams["application_name"] == "" {
+		// Which replica holds a claim or a lock, in pg_stat_activity.
+		cfg.ConnConfig.RuntimeParams["application_name"] = fmt.Sprintf("sift-%d", os.Getpid())
 	}
 	cfg.MaxConns = 8
 	cfg.HealthCheckPeriod = 5 * time.Second
