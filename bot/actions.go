@@ -322,46 +322,17 @@ func (b *Bot) postCauseMessages(ctx context.Context, cmd *command, r *triage.Rep
 	return b.upload(ctx, cmd.channel, cmd.threadTS, f)
 }
 
-// causeMinionsInline is how many ids a cause's list may hold and still be
-// a message rather than a file.
-const causeMinionsInline = 2500
-
 // postCauseMinions lists one cause's minions in the thread: as a message
 // when they fit in one, as a file otherwise.
 func (b *Bot) postCauseMinions(ctx context.Context, cmd *command, r *triage.Report, rank string) error {
-	n, err := strconv.Atoi(rank)
-	if err != nil || n < 1 || n > len(r.Causes) {
-		return usageErr{fmt.Sprintf("this report has no cause #%s", truncate(rank, 10))}
-	}
-	c := r.Causes[n-1]
-	ids := strings.Join(c.MinionIDs, "\n")
-	title := fmt.Sprintf("The %d minions of cause #%d (%s)", len(c.MinionIDs), n, causeText(c))
-	if len(ids) <= causeMinionsInline && !strings.ContainsAny(ids, "`&<>") {
-		text := fmt.Sprintf("*%s*\n```%s```", escapeText(truncate(title, 300)), strings.Join(c.MinionIDs, ", "))
-		_, err := b.Reply(ctx, cmd.channel, cmd.threadTS, formatters.SlackMessage{
-			Text:   escapeText(truncate(title, 300)),
-			Blocks: []slack.Block{slack.NewSectionBlock(slack.NewTextBlockObject(slack.MarkdownType, text, false, false), nil, nil)},
-		})
+	n, _ := strconv.Atoi(rank)
+	m, f := formatters.CauseMinions(r, n)
+	switch {
+	case m != nil:
+		_, err := b.Reply(ctx, cmd.channel, cmd.threadTS, *m)
 		return err
+	case f != nil:
+		return b.upload(ctx, cmd.channel, cmd.threadTS, f)
 	}
-	name := fmt.Sprintf("sift-minions-cause-%d-%s.txt", n, fileName(r.Scope.Name))
-	return b.upload(ctx, cmd.channel, cmd.threadTS, &formatters.SlackFile{Name: name, Title: truncate(title, 250), Content: ids + "\n"})
-}
-
-// fileName keeps the characters a file name can always hold.
-func fileName(s string) string {
-	var b strings.Builder
-	for _, r := range s {
-		switch {
-		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '.', r == '-':
-			b.WriteRune(r)
-		default:
-			b.WriteByte('_')
-		}
-	}
-	out := b.String()
-	if len(out) > 60 {
-		out = out[:60]
-	}
-	return out
+	return usageErr{fmt.Sprintf("this report has no minions for cause #%s", truncate(rank, 10))}
 }

@@ -306,7 +306,7 @@ func TestShortcutTriagesIntoTheThreadOfTheMessage(t *testing.T) {
 	}
 	var opts struct {
 		Options []struct {
-			Value string `json:"value"`
+			Value string                `json:"value"`
 			Text  struct{ Text string } `json:"text"`
 		} `json:"options"`
 	}

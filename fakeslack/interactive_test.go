@@ -139,7 +139,9 @@ func TestShortcutViewAndSuggestions(t *testing.T) {
 		t.Errorf("shortcut callback = %+v", cb)
 	}
 
-	text := func(s string) *slack.TextBlockObject { return slack.NewTextBlockObject(slack.PlainTextType, s, false, false) }
+	text := func(s string) *slack.TextBlockObject {
+		return slack.NewTextBlockObject(slack.PlainTextType, s, false, false)
+	}
 	minion := slack.NewOptionsSelectBlockElement(slack.OptTypeExternal, text("minion"), "minion")
 	dc := slack.NewOptionsSelectBlockElement(slack.OptTypeStatic, text("dc"), "dc",
 		slack.NewOptionBlockObject("ams01", text("ams01"), nil), slack.NewOptionBlockObject("bad", text("bad"), nil))

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/slack-go/slack"
+
 	"github.com/sift-chatops/sift/triage"
 )
 
@@ -73,4 +75,37 @@ func csvCell(s string) string {
 		return "'" + s
 	}
 	return s
+}
+
+// causeMinionsInline bounds the ids of a cause listed in a message rather
+// than a file.
+const causeMinionsInline = 2500
+
+// CauseMinions lists every minion of the cause of rank (from 1): as a
+// thread message when they fit in one, as a text file otherwise. Both are
+// nil for a cause that does not exist or has no minion ids.
+func CauseMinions(r *triage.Report, rank int) (*SlackMessage, *SlackFile) {
+	if rank < 1 || rank > len(r.Causes) || len(r.Causes[rank-1].MinionIDs) == 0 {
+		return nil, nil
+	}
+	c := r.Causes[rank-1]
+	w := newWriter(r, SlackOptions{Mentions: MentionNone})
+	n := len(c.MinionIDs)
+	title := fmt.Sprintf("The %s %s of cause #%d", thousands(n), plural(n, "minion", "minions"), rank)
+	var ids []string
+	size := 0
+	for _, id := range c.MinionIDs {
+		e := escape(id, 255, modeLine)
+		size += len([]rune(e)) + len(minionSeparator)
+		ids = append(ids, e)
+	}
+	if size <= causeMinionsInline {
+		text := "*" + title + ":* " + w.title(c) + "\n```" + strings.Join(ids, minionSeparator) + "```"
+		return &SlackMessage{Text: fallback(title), Blocks: []slack.Block{section(text)}}, nil
+	}
+	return nil, &SlackFile{
+		Name:    fmt.Sprintf("sift-minions-cause-%d-%s.txt", rank, fileSafe(r.Scope.Name)),
+		Title:   title + ": " + textClean(c.Summary, 200),
+		Content: strings.Join(c.MinionIDs, "\n") + "\n",
+	}
 }

@@ -17,6 +17,10 @@ const (
 	gistLines = 6
 	// gistChars bounds the meaningful part of a message.
 	gistChars = 600
+	// shortLines, shortChars: a message this short is shown whole, since
+	// its gist and the full text would say the same thing twice.
+	shortLines = 10
+	shortChars = 700
 )
 
 // failureLine matches the lines of a state comment or command output that
@@ -39,7 +43,7 @@ func gist(s string) (string, bool) {
 			lines = append(lines, strings.TrimRight(l, " \t"))
 		}
 	}
-	if len(lines) <= 3 && len([]rune(s)) <= gistChars {
+	if len(lines) <= shortLines && len([]rune(s)) <= shortChars {
 		return s, true
 	}
 	var keep []string

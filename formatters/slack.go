@@ -5,7 +5,6 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
-	"unicode/utf8"
 
 	"github.com/slack-go/slack"
 
@@ -24,14 +23,12 @@ const (
 	// cause's button lists them all.
 	causeMinionIDs = 10
 	// listedMinions caps the ids listed in the message of a cause whose
-	// minions Sift could not ask: those are copied to act on by hand.
-	listedMinions = 200
+	// minions Sift could not ask, which are acted on by hand: a few lines
+	// of them; the cause's button lists them all.
+	listedMinions = 24
 	// causeExamples is how many real messages a cause shows, one per kind
 	// of message.
 	causeExamples = 3
-	// inlineFullText is the longest full text shown under its gist; a
-	// longer one (a traceback) is attached on request.
-	inlineFullText = 1000
 	// tableMessages caps how many messages the datacenter table may take.
 	tableMessages = 2
 	// datacenterErrors is how many datacenter errors the thread spells out.
@@ -609,9 +606,10 @@ func (w *writer) causeMessage(rank int, c triage.Cause) SlackMessage {
 	// Room for the minions and the button, which must not be crowded out.
 	const reserveBlocks, reserveChars = 3, 3400
 	m.add(section(w.evidenceText(c)), reserveBlocks, reserveChars)
-	longest := 0
+	cut := false
 	for i, ex := range firstN(examples(c), causeExamples) {
 		g, whole := gist(ex.Text)
+		cut = cut || !whole
 		text := codeBlock(g, gistChars+100)
 		if who := likeIt(ex); who != "" {
 			text = text + "\n" + who
@@ -622,15 +620,6 @@ func (w *writer) causeMessage(rank int, c triage.Cause) SlackMessage {
 		if !m.add(section(text), reserveBlocks, reserveChars) {
 			break
 		}
-		// The full text of the most common message only, and only when it
-		// is short: the others are the same failure told another way, and a
-		// traceback would bury the thread. The button attaches them all.
-		if i == 0 && !whole && utf8.RuneCountInString(ex.Text) <= inlineFullText {
-			m.add(contextBlock("Full message:\n"+codeBlock(ex.Text, inlineFullText+100)), reserveBlocks, reserveChars)
-		}
-		if !whole {
-			longest = max(longest, utf8.RuneCountInString(ex.Text))
-		}
 	}
 	m.add(section(minionsText(c)), 1, 200)
 	if w.o.ReportID != "" {
@@ -640,7 +629,9 @@ func (w *writer) causeMessage(rank int, c triage.Cause) SlackMessage {
 			label := fmt.Sprintf("Show the %s %s", thousands(max(c.Minions, len(c.MinionIDs))), plural(c.Minions, "minion", "minions"))
 			buttons = append(buttons, button(ActionCauseMinions, value, label, ""))
 		}
-		if longest > inlineFullText {
+		// A message cut to its gist is attached whole on request: a
+		// traceback in the thread would bury the other causes.
+		if cut {
 			buttons = append(buttons, button(ActionCauseMessages, value, "Full messages", ""))
 		}
 		if len(buttons) > 0 {
@@ -702,7 +693,7 @@ func (w *writer) window(e triage.Evidence) string {
 	if t, ok := parseTime(e.FirstFailure); ok {
 		s := "*Failing since* " + slackDate(t)
 		if a := age(t, w.r.StartedAt); a != "" && !w.r.StartedAt.IsZero() {
-			s += " (" + a + " before this triage)"
+			s += " (" + a + ")"
 		}
 		parts = append(parts, s)
 	} else if e.FirstFailure != "" {

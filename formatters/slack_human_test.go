@@ -251,11 +251,6 @@ func TestSlackSaysItOnce(t *testing.T) {
 		texts := messageTexts(t, m)
 		lines := map[string]int{}
 		for _, text := range texts[1:] {
-			// A message's full text is the evidence as sent, with its own
-			// repeats; the gist above it is what is read.
-			if strings.HasPrefix(text, "Full message:") {
-				continue
-			}
 			for l := range strings.SplitSeq(text, "\n") {
 				if strings.TrimSpace(l) != "" {
 					lines[l]++
@@ -378,6 +373,9 @@ func TestDatacenterTableFitsThePane(t *testing.T) {
 	}
 }
 
+// longHAProxy is a config check that also prints many warnings.
+var longHAProxy = strings.Replace(haproxyComment, "[ALERT]", strings.Repeat("[WARNING]  (2811) : config : 'option httplog' not usable with proxy 'stats' (needs 'mode http'). Falling back to 'option tcplog'.\n", 8)+"[ALERT]", 1)
+
 func TestGist(t *testing.T) {
 	tests := []struct {
 		name, in string
@@ -385,9 +383,10 @@ func TestGist(t *testing.T) {
 		not      []string
 	}{
 		{"short", "E: Unable to locate package ntp", []string{"E: Unable to locate package ntp"}, nil},
-		{"haproxy", haproxyComment, []string{"Command \"haproxy", "unknown keyword 'bind-proces'", "Fatal errors found"}, []string{"haproxy version is", "path to executable"}},
+		{"haproxy", longHAProxy, []string{"Command \"haproxy", "unknown keyword 'bind-proces'", "Fatal errors found"}, []string{"haproxy version is", "path to executable", "[WARNING]"}},
+		{"short is whole", haproxyComment, []string{"haproxy version is", "[ALERT]"}, nil},
 		{"traceback", renderTraceback, []string{"Rendering SLS 'base:webserver.tls' failed", "salt.exceptions.SaltRenderError: Vault request failed: 403"}, []string{"templates.py"}},
-		{"pkg", incidentReport().Causes[2].Evidence.Comment, []string{"Problem encountered", "E: Unable to locate package ntp"}, []string{"Running scope"}},
+		{"pkg", strings.Repeat("Reading package lists...\n", 20) + incidentReport().Causes[2].Evidence.Comment, []string{"Reading package lists", "E: Unable to locate package ntp"}, []string{"Running scope"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -484,5 +483,26 @@ func TestCauseMessagesFile(t *testing.T) {
 	}
 	if strings.Contains(slackJSONString(t, s.Thread[2]), ActionCauseMessages) {
 		t.Error("a cause with short messages has a full-messages button")
+	}
+}
+
+func TestCauseMinions(t *testing.T) {
+	r := incidentReport()
+	m, f := CauseMinions(r, 4)
+	if m == nil || f != nil {
+		t.Fatalf("30 minions: message %v, file %v", m != nil, f != nil)
+	}
+	checkMessage(t, "cause minions", *m)
+	if text := strings.Join(messageTexts(t, *m), "\n"); !strings.Contains(text, "The 30 minions of cause #4:* Unreachable minions") || !strings.Contains(text, "cache-0030.fra02") {
+		t.Errorf("message:\n%s", text)
+	}
+	big := commitReport()
+	big.Causes[0].MinionIDs = minionIDs("web", "ams01", 3600)
+	m, f = CauseMinions(big, 1)
+	if m != nil || f == nil || !strings.HasPrefix(f.Title, "The 3,600 minions of cause #1") || strings.Count(f.Content, "\n") != 3600 {
+		t.Errorf("3 600 minions: message %v, file %+v", m != nil, f != nil)
+	}
+	if m, f := CauseMinions(big, 7); m != nil || f != nil {
+		t.Error("minions of a cause that does not exist")
 	}
 }
