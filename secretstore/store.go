@@ -1,10 +1,10 @@
-// Package secrets keeps the current value of each secret Sift uses and
+// Package secretstore keeps the current value of each secret Sift uses and
 // reads them again on a schedule and on demand (SIGHUP, a credential
 // refused), so a rotated Slack token or salt-api password is picked up
 // without a restart. When a source cannot be read the last good value is
 // kept; a secret whose last good read is older than the configured
 // staleness bound has expired, and the store reports not ready.
-package secrets
+package secretstore
 
 import (
 	"context"
