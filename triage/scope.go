@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"unicode/utf8"
 )
 
 // ScopeKind is what an SRE asked to triage.
@@ -211,12 +212,23 @@ func levenshtein(a, b string) int {
 	return prev[len(rb)]
 }
 
+// truncate keeps the first n runes of s. It runs under the aggregator's
+// lock on long messages: no conversion of the whole text to runes.
 func truncate(s string, n int) string {
-	r := []rune(s)
-	if len(r) <= n {
+	if len(s) <= n { // no more runes than bytes
 		return s
 	}
-	return string(r[:n]) + "…"
+	runes := 0
+	for i := range s {
+		if runes == n {
+			if head := s[:i]; !utf8.ValidString(head) {
+				return string([]rune(head)) + "…" // bad bytes shown as U+FFFD
+			}
+			return s[:i] + "…"
+		}
+		runes++
+	}
+	return s
 }
 
 func firstN[T any](s []T, n int) []T {
