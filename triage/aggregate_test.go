@@ -185,21 +185,6 @@ func TestHeadlineNothingFails(t *testing.T) {
 	}
 }
 
-func TestNormalize(t *testing.T) {
-	tests := []struct{ in, want string }{
-		{"Service ntpd failed on web-ams01-001 after 3 attempts (pid 4221)", "Service ntpd failed on <minion> after <n> attempts (pid <n>)"},
-		{"Source file salt://webserver/files/nginx.conf not found in saltenv 'base'", "Source file salt://webserver/files/nginx.conf not found in saltenv 'base'"},
-		{"checksum a3f9c2d1e8b7 mismatch for /var/cache/salt/minion/files/x.tgz", "checksum <hex> mismatch for <path>"},
-		{"could not reach https://vault.example.com:8200/v1/secret/data/web-ams01-001 from 10.0.3.17", "could not reach https://vault.example.com:8200 from <ip>"},
-		{"host db-3.ams01.example.com refused", "host <host> refused"},
-	}
-	for _, tc := range tests {
-		if got := Normalize(tc.in, "web-ams01-001"); got != tc.want {
-			t.Errorf("Normalize(%q)\n got %q\nwant %q", tc.in, got, tc.want)
-		}
-	}
-}
-
 func TestDuplicateAnswerCountsOnce(t *testing.T) {
 	agg := NewAggregator("")
 	m := DecodeMinion("web-1", commitAnswer("web-1"))
