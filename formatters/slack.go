@@ -3,8 +3,8 @@ package formatters
 import (
 	"fmt"
 	"strings"
-	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"github.com/slack-go/slack"
 
@@ -673,7 +673,7 @@ func (w *writer) evidenceText(c triage.Cause) string {
 	}
 	switch {
 	case c.Kind == triage.CauseFailedState && e.Fun != "" && e.SLS != "":
-		add("In", "sls "+code(e.SLS, 200))
+		add("SLS", code(e.SLS, 200))
 	case c.Kind != triage.CauseFailedState:
 		add("Failed states", codeList(failedStateNames(e.FailedStates), 3, 150))
 	}
@@ -796,11 +796,10 @@ func datacenterMessages(r *triage.Report) ([]SlackMessage, bool) {
 // aligning escaped text would count "&amp;" as five columns where Slack
 // shows one. A row is about 60 characters: name, failing of expected,
 // minions with no highstate yet, time, and the datacenter's top cause or
-// that it failed.
+// that it failed. Names read flush left, figures flush right.
 func datacenterRows(r *triage.Report) []string {
-	var b strings.Builder
-	tw := tabwriter.NewWriter(&b, 0, 8, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "DC\tFAILING\tNO JOBS\tTIME\t TOP CAUSE\t")
+	head := []string{"DC", "FAILING", "NO JOBS", "TIME", "TOP CAUSE"}
+	rows := [][]string{head}
 	for _, dc := range r.Datacenters {
 		top := dcTopCause(r, dc.Name)
 		failing := thousands(dc.Counts.Failing) + "/" + thousands(dc.Counts.Expected)
@@ -810,27 +809,32 @@ func datacenterRows(r *triage.Report) []string {
 				failing = "-"
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t %s\t\n",
-			textClean(dc.Name, tableName), failing, thousands(dc.Counts.NoJobs),
-			formatDuration(dc.Duration), textClean(top, tableCause))
+		rows = append(rows, []string{textClean(dc.Name, tableName), failing, thousands(dc.Counts.NoJobs),
+			formatDuration(dc.Duration), textClean(top, tableCause)})
 	}
-	tw.Flush()
-	lines := strings.Split(strings.TrimRight(b.String(), "\n"), "\n")
-	for i, l := range lines {
-		// Right alignment pads the first column too: names read better
-		// flush left.
-		lines[i] = escape(leftName(strings.TrimRight(l, " ")), 400, modeLine)
+	width := make([]int, len(head))
+	for _, row := range rows {
+		for i, cell := range row {
+			width[i] = max(width[i], utf8.RuneCountInString(cell))
+		}
+	}
+	lines := make([]string, len(rows))
+	for n, row := range rows {
+		var b strings.Builder
+		for i, cell := range row {
+			pad := strings.Repeat(" ", width[i]-utf8.RuneCountInString(cell))
+			switch i {
+			case 0:
+				b.WriteString(cell + pad)
+			case len(row) - 1:
+				b.WriteString("  " + cell)
+			default:
+				b.WriteString("  " + pad + cell)
+			}
+		}
+		lines[n] = escape(strings.TrimRight(b.String(), " "), 400, modeLine)
 	}
 	return lines
-}
-
-// leftName moves the padding of a right-aligned row's first column to its
-// right.
-func leftName(row string) string {
-	trimmed := strings.TrimLeft(row, " ")
-	pad := len(row) - len(trimmed)
-	name, rest, _ := strings.Cut(trimmed, " ")
-	return name + strings.Repeat(" ", pad) + " " + rest
 }
 
 // dcTopCause names the highest-ranked cause that explains failing

@@ -265,13 +265,28 @@ func truncateRunes(s string, n int) string {
 	return s
 }
 
-// formatDuration rounds d for people: milliseconds below a second, tenths
-// of a second above.
+// formatDuration writes a duration the way people say it: "850 ms",
+// "3.2 s", "41 s", "1 min 5 s", "2 h 10 min".
 func formatDuration(d time.Duration) string {
-	if d < time.Second {
-		return d.Round(time.Millisecond).String()
+	switch {
+	case d < time.Second:
+		return fmt.Sprintf("%d ms", d.Round(time.Millisecond).Milliseconds())
+	case d < 10*time.Second:
+		return fmt.Sprintf("%.1f s", d.Seconds())
+	case d < time.Minute:
+		return fmt.Sprintf("%d s", int(d.Round(time.Second).Seconds()))
+	case d < time.Hour:
+		d = d.Round(time.Second)
+		if s := int(d.Seconds()) % 60; s > 0 {
+			return fmt.Sprintf("%d min %d s", int(d.Minutes()), s)
+		}
+		return fmt.Sprintf("%d min", int(d.Minutes()))
 	}
-	return d.Round(100 * time.Millisecond).String()
+	d = d.Round(time.Minute)
+	if m := int(d.Minutes()) % 60; m > 0 {
+		return fmt.Sprintf("%d h %d min", int(d.Hours()), m)
+	}
+	return fmt.Sprintf("%d h", int(d.Hours()))
 }
 
 func plural(n int, one, many string) string {

@@ -276,7 +276,6 @@ func bigDC(ctx context.Context, s *scene, n int) error {
 // message shortcut and its modal.
 func group(ctx context.Context, s *scene) error {
 	root := s.slack.Post(channel, bob, "Highstates are failing all over europe, release pipeline halted. Looking.")
-	s.slack.Post(channel, alice, "same in lon03, something with vault?")
 	sent, err := s.slack.SendMessageShortcut(ctx, fakeslack.MessageShortcut{UserID: alice, ChannelID: channel, MessageTS: root, CallbackID: bot.ShortcutCallbackID})
 	if err != nil {
 		return err
