@@ -8,6 +8,7 @@ import (
 
 	"github.com/sift-chatops/sift/commands"
 	"github.com/sift-chatops/sift/demo"
+	"github.com/sift-chatops/sift/secretstore"
 	"github.com/sift-chatops/sift/triage"
 )
 
@@ -45,7 +46,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return &exitError{code: exitUsage, err: err}
 	}
 	log := newLogger("error", "text", stderr)
-	blamers, err := blamersOf(lab.Config, log, nil)
+	blamers, err := blamersOf(lab.Config, secretstore.New(lab.Config, secretstore.Options{}), log, nil)
 	if err != nil {
 		return err
 	}

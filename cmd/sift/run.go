@@ -77,7 +77,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	case "healthcheck":
 		return runHealthcheck(ctx, rest, stdout, stderr)
 	case "check-config":
-		return runCheckConfig(rest, stdout, stderr)
+		return runCheckConfig(ctx, rest, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "sift", version)
 		return nil

@@ -13,6 +13,7 @@ import (
 	"github.com/sift-chatops/sift/commands"
 	"github.com/sift-chatops/sift/config"
 	"github.com/sift-chatops/sift/formatters"
+	"github.com/sift-chatops/sift/secretstore"
 	"github.com/sift-chatops/sift/triage"
 )
 
@@ -44,6 +45,20 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return usageErr("serve: the configuration has no slack section (add one with app_token and bot_token, or export SIFT_SLACK_APP_TOKEN and SIFT_SLACK_BOT_TOKEN)")
 	}
 	log := newLogger(c.Log.Level, c.Log.Format, stderr)
+	store, vc, err := secretsOf(c, log)
+	if err != nil {
+		return err
+	}
+	if err := preloadSecrets(ctx, store, servedSecrets(c)); err != nil {
+		return err
+	}
+	if c.Halts != nil && c.Halts.Pipeline.Enabled {
+		// The hook holds the HMAC secret it was given; a rotated one
+		// takes a restart.
+		if c.Halts.Pipeline.Secret, err = store.Get(ctx, config.PipelineSecretKey); err != nil {
+			return &exitError{code: exitUsage, err: err}
+		}
+	}
 	audit, closeAudit, err := openAuditLog(c.Slack.AuditLog, stdout)
 	if err != nil {
 		return err
@@ -55,11 +70,14 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer a.close()
-	b, err := newBot(c, log, audit, a)
+	b, err := newBot(c, store, log, audit, a)
 	if err != nil {
 		return err
 	}
+	a.metrics.Registry().MustRegister(store)
+	a.metrics.AddReadiness(store.Ready)
 	g, gctx := errgroup.WithContext(ctx)
+	runSecrets(gctx, g, c, store, vc)
 	if err := a.start(gctx, g, b); err != nil {
 		return err
 	}
@@ -74,18 +92,21 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 // newBot wires the configuration into a Slack bot: one salt-api client per
 // master, shared by the Triager each command gets.
-func newBot(c *config.Config, log logrus.FieldLogger, audit io.Writer, a *automation) (*bot.Bot, error) {
-	blamers, err := blamersOf(c, log, a.saltResponse)
+func newBot(c *config.Config, store *secretstore.Store, log logrus.FieldLogger, audit io.Writer, a *automation) (*bot.Bot, error) {
+	blamers, err := blamersOf(c, store, log, a.saltResponse)
 	if err != nil {
 		return nil, &exitError{code: exitUsage, err: err}
 	}
 	inv := inventoryOf(c)
 	opts := triageOptions(c, log)
 	opts.Rerun = slackRerun(commands.SlashNames{Minion: c.Slack.Commands.Minion, Datacenter: c.Slack.Commands.Datacenter, Group: c.Slack.Commands.Group})
-	a.useTriager(triage.New(inv, blamers, opts))
+	prober := proberOf(c)
+	a.useTriager(probingTriager{next: triage.New(inv, blamers, opts), prober: prober})
 	s := c.Slack
 	return bot.New(bot.Config{
-		AppToken: s.AppToken, BotToken: s.BotToken, APIURL: s.APIURL,
+		// The bot holds placeholders; its HTTP client puts the current
+		// tokens on each call, so a rotated token needs no restart.
+		AppToken: appTokenPlaceholder, BotToken: botTokenPlaceholder, APIURL: s.APIURL,
 		Channels: s.Channels, Authz: s.Authz,
 		ProgressInterval: s.ProgressInterval, ShutdownGrace: s.ShutdownGrace,
 		MentionAuthors: formatters.MentionPolicy(s.MentionAuthors),
@@ -93,13 +114,14 @@ func newBot(c *config.Config, log logrus.FieldLogger, audit io.Writer, a *automa
 		Triagers: func(progress func(triage.Progress)) bot.Triager {
 			o := opts
 			o.Progress = progress
-			return triage.New(inv, blamers, o)
+			return probingTriager{next: triage.New(inv, blamers, o), prober: prober}
 		},
 		Parser: commands.Parser{Inventory: inv, Names: commands.SlashNames{
 			Minion: s.Commands.Minion, Datacenter: s.Commands.Datacenter, Group: s.Commands.Group,
 		}},
 		Log:          log,
 		Audit:        audit,
+		HTTPClient:   slackHTTPClient(store),
 		OnSlackError: a.slackError,
 		OnTriage:     a.slackTriage,
 	})

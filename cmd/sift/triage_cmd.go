@@ -88,11 +88,16 @@ func runTriage(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		_, err = io.WriteString(stdout, render(rep))
 		return err
 	}
-	blamers, err := blamersOf(c, log, nil)
+	store, _, err := secretsOf(c, log)
+	if err != nil {
+		return err
+	}
+	blamers, err := blamersOf(c, store, log, nil)
 	if err != nil {
 		return &exitError{code: exitUsage, err: err}
 	}
-	rep, err := printTriage(ctx, triage.New(inv, blamers, opts), req.Scope, progress, render, stdout)
+	tr := probingTriager{next: triage.New(inv, blamers, opts), prober: proberOf(c)}
+	rep, err := printTriage(ctx, tr, req.Scope, progress, render, stdout)
 	if err != nil {
 		return err
 	}
@@ -108,7 +113,7 @@ func runTriage(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 
 // printTriage runs a triage with its progress shown, prints the report,
 // and says when the report is partial because the triage was cut short.
-func printTriage(ctx context.Context, tr *triage.Triager, s triage.Scope, progress *progressPrinter,
+func printTriage(ctx context.Context, tr triageRunner, s triage.Scope, progress *progressPrinter,
 	render func(*triage.Report) string, stdout io.Writer) (*triage.Report, error) {
 	rep, err := tr.Triage(ctx, s)
 	progress.done()

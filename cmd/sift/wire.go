@@ -10,6 +10,7 @@ import (
 
 	"github.com/sift-chatops/sift/config"
 	"github.com/sift-chatops/sift/saltapi"
+	"github.com/sift-chatops/sift/secretstore"
 	"github.com/sift-chatops/sift/triage"
 )
 
@@ -40,20 +41,33 @@ func inventoryOf(c *config.Config) triage.Inventory {
 	return inv
 }
 
-// blamersOf builds one salt-api client per configured master.
-func blamersOf(c *config.Config, log logrus.FieldLogger, onResponse func(master string, status int)) (map[string]triage.Blamer, error) {
+// blamersOf builds one salt-api client per configured master. A master's
+// password is read from store at its first login, so a command reads only
+// the passwords of the masters it talks to, and a rotated one is used
+// without a restart.
+func blamersOf(c *config.Config, store *secretstore.Store, log logrus.FieldLogger, onResponse func(master string, status int)) (map[string]triage.Blamer, error) {
 	out := make(map[string]triage.Blamer, len(c.Masters))
-	for _, m := range c.Masters {
-		client, err := saltapi.New(saltapi.Config{
-			Name: m.Name, URL: m.URL, Eauth: m.Eauth, Username: m.Username, Password: m.Password.Reveal(),
+	for i, m := range c.Masters {
+		cfg := saltapi.Config{
+			Name: m.Name, URL: m.URL, Eauth: m.Eauth, Username: m.Username,
 			TLSCAFile: m.TLSCAFile, InsecureSkipVerify: m.TLSInsecureSkipVerify,
 			Timeout: c.Triage.Timeout, GatherJobTimeout: c.Triage.GatherJobTimeout, PollInterval: c.Triage.PollInterval,
 			Log: log, OnResponse: onResponse,
-		})
-		if err != nil {
-			return nil, fmt.Errorf("master %s: %w", m.Name, err)
 		}
-		out[m.Name] = client
+		build := func(password string) (triage.Blamer, error) {
+			cfg := cfg
+			cfg.Password = password
+			client, err := saltapi.New(cfg)
+			if err != nil {
+				return nil, fmt.Errorf("master %s: %w", m.Name, err)
+			}
+			return client, nil
+		}
+		// Built once here so that a bad URL or CA file is reported now.
+		if _, err := build(""); err != nil {
+			return nil, err
+		}
+		out[m.Name] = &rotatingBlamer{key: fmt.Sprintf("masters[%d].password", i), store: store, build: build}
 	}
 	return out, nil
 }
