@@ -203,6 +203,15 @@ type Halts struct {
 	Rules         []HaltRule
 	Alertmanager  AlertmanagerHalts
 	Pipeline      PipelineHalts
+	// CoalesceWindow is how long after its post a halt still takes in the
+	// new halts of its scope (it always does while it is being triaged).
+	CoalesceWindow time.Duration
+	// MaxPostsPerHour bounds the halts posted in any hour; the others are
+	// stored and counted in one "suppressed" note per interval.
+	MaxPostsPerHour int
+	// StoreRetention is how long triages, cleared halts and webhook
+	// deliveries are kept.
+	StoreRetention time.Duration
 }
 
 // Active reports whether any halt source is configured.
@@ -230,6 +239,19 @@ type AlertmanagerHalts struct {
 	ScopeLabel string
 	// ScopeKind is "datacenter", "group" or "minion".
 	ScopeKind string
+	// BearerToken, or BasicAuth, is what Alertmanager's http_config must
+	// send; a hook with neither is refused unless InsecureNoAuth.
+	BearerToken Secret
+	BasicAuth   BasicAuth
+	// InsecureNoAuth lets a hook without credentials start: anyone who
+	// reaches the port can then post halts.
+	InsecureNoAuth bool
+}
+
+// BasicAuth is a username and password.
+type BasicAuth struct {
+	Username string
+	Password Secret
 }
 
 // PipelineHalts accepts HMAC-signed halt notices from the release pipeline.
@@ -292,6 +314,9 @@ func defaultHalts() *Halts {
 		StillFailingInterval: 30 * time.Minute,
 		Alertmanager:         AlertmanagerHalts{ScopeLabel: "datacenter", ScopeKind: "datacenter"},
 		Pipeline:             PipelineHalts{MaxSkew: 5 * time.Minute},
+		CoalesceWindow:       10 * time.Minute,
+		MaxPostsPerHour:      30,
+		StoreRetention:       90 * 24 * time.Hour,
 	}
 }
 
@@ -416,3 +441,9 @@ func (c *Config) MasterNames() []string {
 	slices.Sort(names)
 	return names
 }
+
+// Keys of the Alertmanager hook's credentials.
+const (
+	AlertmanagerBearerKey   = "halts.alertmanager.bearer_token"
+	AlertmanagerPasswordKey = "halts.alertmanager.basic_auth.password"
+)

@@ -122,6 +122,9 @@ type fileHalts struct {
 	Rules                []fileHaltRule   `yaml:"rules"`
 	Alertmanager         fileAlertmanager `yaml:"alertmanager"`
 	Pipeline             filePipeline     `yaml:"pipeline"`
+	CoalesceWindow       string           `yaml:"coalesce_window"`
+	MaxPostsPerHour      *int             `yaml:"max_posts_per_hour"`
+	StoreRetention       string           `yaml:"store_retention"`
 }
 
 type fileHaltRule struct {
@@ -133,9 +136,23 @@ type fileHaltRule struct {
 }
 
 type fileAlertmanager struct {
-	Enabled    bool   `yaml:"enabled"`
-	ScopeLabel string `yaml:"scope_label"`
-	ScopeKind  string `yaml:"scope_kind"`
+	Enabled          bool          `yaml:"enabled"`
+	ScopeLabel       string        `yaml:"scope_label"`
+	ScopeKind        string        `yaml:"scope_kind"`
+	BearerToken      string        `yaml:"bearer_token"`
+	BearerTokenFile  string        `yaml:"bearer_token_file"`
+	BearerTokenEnv   string        `yaml:"bearer_token_env"`
+	BearerTokenVault *fileVaultRef `yaml:"bearer_token_vault"`
+	BasicAuth        fileBasicAuth `yaml:"basic_auth"`
+	InsecureNoAuth   bool          `yaml:"insecure_no_auth"`
+}
+
+type fileBasicAuth struct {
+	Username      string        `yaml:"username"`
+	Password      string        `yaml:"password"`
+	PasswordFile  string        `yaml:"password_file"`
+	PasswordEnv   string        `yaml:"password_env"`
+	PasswordVault *fileVaultRef `yaml:"password_vault"`
 }
 
 type filePipeline struct {
@@ -455,6 +472,18 @@ func (f *fileConfig) apply(c *Config, dir string) []error {
 		ch.Alertmanager.Enabled = h.Alertmanager.Enabled
 		setString(&ch.Alertmanager.ScopeLabel, h.Alertmanager.ScopeLabel)
 		setString(&ch.Alertmanager.ScopeKind, h.Alertmanager.ScopeKind)
+		am := h.Alertmanager
+		ch.Alertmanager.InsecureNoAuth = am.InsecureNoAuth
+		ch.Alertmanager.BasicAuth.Username = am.BasicAuth.Username
+		secret(AlertmanagerBearerKey, fileRef{am.BearerToken, am.BearerTokenFile, am.BearerTokenEnv, am.BearerTokenVault},
+			func(c *Config) *Secret { return &c.Halts.Alertmanager.BearerToken })
+		secret(AlertmanagerPasswordKey, fileRef{am.BasicAuth.Password, am.BasicAuth.PasswordFile, am.BasicAuth.PasswordEnv, am.BasicAuth.PasswordVault},
+			func(c *Config) *Secret { return &c.Halts.Alertmanager.BasicAuth.Password })
+		dur("halts.coalesce_window", h.CoalesceWindow, &ch.CoalesceWindow)
+		dur("halts.store_retention", h.StoreRetention, &ch.StoreRetention)
+		if h.MaxPostsPerHour != nil {
+			ch.MaxPostsPerHour = *h.MaxPostsPerHour
+		}
 		ch.Pipeline.Enabled = h.Pipeline.Enabled
 		secret(PipelineSecretKey, fileRef{h.Pipeline.Secret, h.Pipeline.SecretFile, h.Pipeline.SecretEnv, h.Pipeline.SecretVault},
 			func(c *Config) *Secret { return &c.Halts.Pipeline.Secret })

@@ -387,12 +387,57 @@ func (c *Config) validateHalts(p *problems) {
 		if !slices.Contains(scopeKinds, am.ScopeKind) {
 			p.add("halts.alertmanager.scope_kind", "%q is not a scope kind (use datacenter, group or minion)", am.ScopeKind)
 		}
+		c.validateAlertmanagerAuth(p, am)
+	}
+	if h.CoalesceWindow < 0 {
+		p.add("halts.coalesce_window", "%s is negative (use e.g. 10m, or 0 to join only halts still being triaged)", h.CoalesceWindow)
+	}
+	if h.MaxPostsPerHour < 1 || h.MaxPostsPerHour > maxPostsPerHour {
+		p.add("halts.max_posts_per_hour", "%d is not between 1 and %d (use e.g. 30)", h.MaxPostsPerHour, maxPostsPerHour)
+	}
+	if h.StoreRetention < minStoreRetention {
+		p.add("halts.store_retention", "%s is less than %s (use e.g. 2160h, 90 days)", h.StoreRetention, minStoreRetention)
 	}
 	if pl := h.Pipeline; pl.Enabled {
 		if !c.secretSet(PipelineSecretKey, pl.Secret) {
 			p.add(PipelineSecretKey, "not set (pipeline is enabled: set one of secret, secret_file, secret_env or secret_vault to the HMAC secret shared with the pipeline)")
 		}
 		positive(p, "halts.pipeline.max_skew", pl.MaxSkew, "5m")
+	}
+}
+
+// Bounds of the halts' budget and retention: a budget above one post a
+// minute floods a channel anyway; a retention under a day would delete
+// the history people look at the morning after.
+const (
+	maxPostsPerHour   = 3600
+	minStoreRetention = 24 * time.Hour
+)
+
+// validateAlertmanagerAuth checks the hook's credentials: one kind at a
+// time, basic auth whole, and none only when asked for.
+func (c *Config) validateAlertmanagerAuth(p *problems, am AlertmanagerHalts) {
+	bearer := c.secretSet(AlertmanagerBearerKey, am.BearerToken)
+	password := c.secretSet(AlertmanagerPasswordKey, am.BasicAuth.Password)
+	basic := am.BasicAuth.Username != "" || password
+	switch {
+	case bearer && basic:
+		p.add("halts.alertmanager", "both bearer_token and basic_auth are set (Alertmanager's http_config sends one: keep the one it is configured with)")
+	case basic && am.BasicAuth.Username == "":
+		p.add("halts.alertmanager.basic_auth.username", "not set (basic_auth has a password: set the username Alertmanager sends)")
+	case basic && !password:
+		p.add(AlertmanagerPasswordKey, "not set (basic_auth has a username: set one of password, password_file, password_env or password_vault)")
+	case !bearer && !basic && !am.InsecureNoAuth:
+		p.add("halts.alertmanager", "no credentials (set bearer_token_file, or basic_auth, to what the receiver's http_config sends, see docs/halts.md; "+
+			"or set insecure_no_auth: true to let anyone who reaches halts.listen post halts)")
+	case (bearer || basic) && am.InsecureNoAuth:
+		p.add("halts.alertmanager.insecure_no_auth", "true while credentials are set (remove insecure_no_auth: the credentials are checked)")
+	}
+	if am.InsecureNoAuth && !bearer && !basic {
+		w := "halts.alertmanager.insecure_no_auth is true: anyone who reaches " + c.Halts.Listen + " can post halts to Slack; set bearer_token_file or basic_auth"
+		if !slices.Contains(c.warnings, w) {
+			c.warnings = append(c.warnings, w)
+		}
 	}
 }
 

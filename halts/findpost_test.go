@@ -11,6 +11,7 @@ import (
 	"github.com/sift-chatops/sift/fakeslack"
 	"github.com/sift-chatops/sift/formatters"
 	"github.com/sift-chatops/sift/halts"
+	"github.com/sift-chatops/sift/halts/haltstest"
 	"github.com/sift-chatops/sift/triage"
 )
 
@@ -34,19 +35,19 @@ func TestPostFoundAfterRestartIsNotPostedAgain(t *testing.T) {
 	fs := fakeslack.New(fakeslack.Options{})
 	t.Cleanup(fs.Close)
 	b, err := bot.New(bot.Config{AppToken: "xapp-1-A0SIFT-1-test", BotToken: "xoxb-1-2-test", APIURL: fs.APIURL()},
-		bot.Deps{Triagers: func(func(triage.Progress)) bot.Triager { return &fakeTriager{} }})
+		bot.Deps{Triagers: func(func(triage.Progress)) bot.Triager { return &haltstest.Triager{} }})
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := newRig(t, killedAfterPost{b})
-	r.notify(firing("pipeline/77", "ams01"))
-	r.runOnceMayDie()
+	r := haltstest.NewRig(t, killedAfterPost{b})
+	r.Notify(haltstest.Firing("pipeline/77", "ams01"))
+	r.RunOnceMayDie()
 
-	h := r.halts()[0]
+	h := r.Halts()[0]
 	marker := halts.Marker(h.Fingerprint)
 	topLevel := func() []fakeslack.Message {
 		var out []fakeslack.Message
-		for _, m := range fs.Messages(testChannel) {
+		for _, m := range fs.Messages(haltstest.Channel) {
 			if (m.ThreadTS == "" || m.ThreadTS == m.TS) && strings.Contains(string(m.Blocks), marker) {
 				out = append(out, m)
 			}
@@ -58,25 +59,25 @@ func TestPostFoundAfterRestartIsNotPostedAgain(t *testing.T) {
 	}
 	post := topLevel()[0]
 
-	r.poster = b
-	r.restart()
-	r.clock.Advance(time.Hour) // past any backoff
-	r.runOnce()
-	r.runOnce()
+	r.Poster = b
+	r.Restart()
+	r.Clock.Advance(time.Hour) // past any backoff
+	r.RunOnce()
+	r.RunOnce()
 	if n := len(topLevel()); n != 1 {
 		t.Errorf("%d top-level posts carrying %q after the restart, want exactly 1", n, marker)
 	}
 	if len(fs.CallsTo("conversations.history")) == 0 {
 		t.Error("the channel's history was not searched")
 	}
-	if h := r.halts()[0]; h.PostState != halts.PostPosted || h.TS != post.TS || h.Channel != testChannel {
-		t.Fatalf("halt %s at %s in %s, want posted at %s in %s", h.PostState, h.TS, h.Channel, post.TS, testChannel)
+	if h := r.Halts()[0]; h.PostState != halts.PostPosted || h.TS != post.TS || h.Channel != haltstest.Channel {
+		t.Fatalf("halt %s at %s in %s, want posted at %s in %s", h.PostState, h.TS, h.Channel, post.TS, haltstest.Channel)
 	}
 
 	// The halt clears: the post that was found is the one edited.
-	r.notify(resolved("pipeline/77"))
-	r.runOnce()
-	if m, _ := fs.Message(testChannel, post.TS); m.Updates != 1 || !strings.Contains(string(m.Blocks), "Resolved: ") {
+	r.Notify(haltstest.Resolved("pipeline/77"))
+	r.RunOnce()
+	if m, _ := fs.Message(haltstest.Channel, post.TS); m.Updates != 1 || !strings.Contains(string(m.Blocks), "Resolved: ") {
 		t.Errorf("the post after the halt cleared: %d updates, blocks %s", m.Updates, m.Blocks)
 	}
 	if n := len(topLevel()); n != 1 {

@@ -1,10 +1,11 @@
-// Package halts turns pipeline halts into Slack posts: it receives halts
-// from three sources (scheduled PromQL rules, Alertmanager webhooks and the
-// release pipeline's signed webhook), remembers each in an embedded SQLite
-// store before acting on it, triages the halted scope and posts the report
-// to the incident channel once per halt, adds at most one "still failing"
-// reply per interval, and edits the post when the halt clears. The same
-// store keeps every triage's result, for metrics and `sift history`.
+// Package halts is the life cycle of a pipeline halt: a halt is
+// remembered in a Store before Sift acts on it; its scope is triaged and
+// the report posted to the incident channel once per halt; alerts of the
+// same scope that arrive meanwhile join it; at most one "still failing"
+// reply is added per interval; the post is edited when the halt clears; a
+// global budget bounds the posts per hour. The sources live in their own
+// packages (webhook: Alertmanager and the release pipeline; rules:
+// scheduled PromQL checks), and so does each store (sqlite).
 package halts
 
 import (
@@ -26,7 +27,7 @@ const (
 	SourcePipeline     Source = "pipeline"
 )
 
-// Sources lists every source.
+// Sources lists every source, e.g. for the series of a metric.
 var Sources = []Source{SourceRule, SourceAlertmanager, SourcePipeline}
 
 // Event is a source's notice that a halt fires (again) or cleared.
@@ -56,11 +57,15 @@ type PostState string
 
 // The post states. A halt is pending until Sift starts posting it; posting
 // while a post may be in flight (Sift stopped, or the post failed, before
-// its ts was stored); posted once the ts is stored.
+// its ts was stored); posted once the ts is stored. A halt that joined
+// another is never posted itself (joined); one over the post budget is
+// counted in a "suppressed" note instead of posted (suppressed).
 const (
-	PostPending PostState = "pending"
-	PostPosting PostState = "posting"
-	PostPosted  PostState = "posted"
+	PostPending    PostState = "pending"
+	PostPosting    PostState = "posting"
+	PostPosted     PostState = "posted"
+	PostJoined     PostState = "joined"
+	PostSuppressed PostState = "suppressed"
 )
 
 // Halt is one halt as the store keeps it.
@@ -102,14 +107,23 @@ type Halt struct {
 	// Failures counts the failed attempts at the halt's next step since
 	// its last success; NextAttemptAt backs off with it.
 	Failures int
+	// Parent is the fingerprint of the halt this one joined (same scope,
+	// while that one was being triaged or freshly posted); empty for a
+	// halt of its own.
+	Parent string
+	// Joined counts the halts that joined this one; JoinedAnnounced how
+	// many of them its thread has listed.
+	Joined          int
+	JoinedAnnounced int
 }
 
 // Open reports whether the halt has not cleared.
 func (h Halt) Open() bool { return h.ResolvedAt.IsZero() }
 
-// fingerprint derives a halt's identity from its key and first firing: the
-// same key halting again later is another halt.
-func fingerprint(key string, firedAt time.Time) string {
+// Fingerprint derives a halt's identity from its key and first firing: the
+// same key halting again later is another halt. Stores use it as the
+// halt's unique key.
+func Fingerprint(key string, firedAt time.Time) string {
 	sum := sha256.Sum256([]byte(key + "\x00" + strconv.FormatInt(firedAt.UnixNano(), 10)))
 	return hex.EncodeToString(sum[:8])
 }

@@ -164,3 +164,33 @@ func plural(n int, one, many string) string {
 	}
 	return many
 }
+
+// joinedMessage is the reply that lists the halts that joined a halt:
+// n joined since the last such reply, of which listed are named.
+func joinedMessage(n int, listed []Halt) formatters.SlackMessage {
+	var b strings.Builder
+	fmt.Fprintf(&b, ":link: %d more %s of this scope joined this halt:", n, plural(n, "alert", "alerts"))
+	for _, h := range listed {
+		fmt.Fprintf(&b, "\n• %s *%s*, fired %s", h.Source, escape(clip(oneLine(h.Name), 80)), slackTime(h.FiredAt))
+		if r := strings.TrimSpace(h.Reason); r != "" {
+			b.WriteString(": " + escape(clip(oneLine(r), 120)))
+		}
+	}
+	if rest := n - len(listed); rest > 0 {
+		fmt.Fprintf(&b, "\n…and %d more (`sift history` and the store keep them all).", rest)
+	}
+	return textMessage(b.String())
+}
+
+// suppressedMessage is the note of the halts not posted because the post
+// budget was spent.
+func suppressedMessage(n, budget int) formatters.SlackMessage {
+	return textMessage(fmt.Sprintf(":no_bell: %d more %s suppressed: Sift posts at most %d halts an hour (halts.max_posts_per_hour). "+
+		"They are stored, and counted in sift_halts_suppressed_total.", n, plural(n, "halt", "halts"), budget))
+}
+
+// internalErrorMessage is the reply when Sift failed on a halt by its own
+// fault: the id leads to the log entry with the detail.
+func internalErrorMessage(id string) formatters.SlackMessage {
+	return textMessage(fmt.Sprintf(":warning: Sift hit an internal error; the log has id `%s`. It will try again.", id))
+}

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/sift-chatops/sift/halts"
 	"github.com/sift-chatops/sift/triage"
 )
 
@@ -39,9 +40,6 @@ var outcomes = []string{OutcomeOK, OutcomePartial, OutcomeUnreachable, OutcomeCa
 
 // scopeKinds lists the scope kinds, to initialise the series at zero.
 var scopeKinds = []triage.ScopeKind{triage.ScopeMinion, triage.ScopeDatacenter, triage.ScopeGroup}
-
-// Halt sources, the values of the source label.
-var haltSources = []string{"rule", "alertmanager", "pipeline"}
 
 // DefaultTopOffenders is how many repeat-offender states are exported.
 const DefaultTopOffenders = 10
@@ -82,6 +80,8 @@ type Metrics struct {
 	slackErrors     *prometheus.CounterVec
 	haltEvents      *prometheus.CounterVec
 	webhookRejected *prometheus.CounterVec
+	haltsSuppressed prometheus.Counter
+	refusalLogs     prometheus.Counter
 	offenders       *Offenders
 	firing          *firingCollector
 
@@ -154,6 +154,14 @@ func New(o Options) *Metrics {
 			Name: "sift_webhook_rejections_total",
 			Help: "Webhook deliveries refused, by hook and reason.",
 		}, []string{"hook", "reason"}),
+		haltsSuppressed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "sift_halts_suppressed_total",
+			Help: "Halts not posted because halts.max_posts_per_hour was spent; each is stored and counted in a \"suppressed\" note.",
+		}),
+		refusalLogs: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "sift_webhook_refusal_logs_dropped_total",
+			Help: "Log lines about refused webhook requests not written, to keep a flood of bad requests from flooding the log.",
+		}),
 		offenders:    NewOffenders(o.TopOffenders, o.TrackedOffenders),
 		firing:       &firingCollector{},
 		masters:      newLabelCap(maxMasterSeries),
@@ -166,7 +174,7 @@ func New(o Options) *Metrics {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.triages, m.triageDuration, m.causeMinions, m.topCauses, m.saltRequests, m.slackErrors,
-		m.haltEvents, m.webhookRejected, m.offenders, m.firing,
+		m.haltEvents, m.webhookRejected, m.haltsSuppressed, m.refusalLogs, m.offenders, m.firing,
 	)
 	// Zero series up front, so that rate() and the dashboard see every
 	// kind from the first scrape rather than from its first occurrence.
@@ -180,9 +188,9 @@ func New(o Options) *Metrics {
 		m.causeMinions.WithLabelValues(string(k))
 		m.topCauses.WithLabelValues(string(k))
 	}
-	for _, s := range haltSources {
-		m.haltEvents.WithLabelValues(s, "firing")
-		m.haltEvents.WithLabelValues(s, "resolved")
+	for _, s := range halts.Sources {
+		m.haltEvents.WithLabelValues(string(s), "firing")
+		m.haltEvents.WithLabelValues(string(s), "resolved")
 	}
 	return m
 }
@@ -256,8 +264,23 @@ func (m *Metrics) SlackError(method, code string) {
 }
 
 // HaltNotification counts a halt notification from a source.
-func (m *Metrics) HaltNotification(source, status string) {
-	m.haltEvents.WithLabelValues(source, status).Inc()
+func (m *Metrics) HaltNotification(source halts.Source, status string) {
+	m.haltEvents.WithLabelValues(string(source), status).Inc()
+}
+
+// HaltsSuppressed counts halts not posted for the post budget.
+func (m *Metrics) HaltsSuppressed(n int) { m.haltsSuppressed.Add(float64(n)) }
+
+// RefusalLogsDropped counts log lines about refused requests not written.
+func (m *Metrics) RefusalLogsDropped(n int) { m.refusalLogs.Add(float64(n)) }
+
+// Classify names a finished triage's outcome and failed states, for the
+// store's record of it (halts.Classifier).
+func Classify(r *triage.Report, err error) (string, []string) {
+	if r == nil {
+		return Outcome(r, err), nil
+	}
+	return Outcome(r, err), FailedStates(r)
 }
 
 // WebhookRejected counts a webhook delivery that was refused.
@@ -267,7 +290,7 @@ func (m *Metrics) WebhookRejected(hook, reason string) {
 
 // HaltsFiring sets the function that counts the open halts by source; it
 // is called at each scrape, so the gauge is right after a restart too.
-func (m *Metrics) HaltsFiring(count func() (map[string]int, error)) {
+func (m *Metrics) HaltsFiring(count func() (map[halts.Source]int, error)) {
 	m.firing.set(count)
 }
 
@@ -365,13 +388,13 @@ func (c *labelCap) value(v string) string {
 // firingCollector exports sift_halts_firing from a count taken at scrape time.
 type firingCollector struct {
 	mu    sync.Mutex
-	count func() (map[string]int, error)
+	count func() (map[halts.Source]int, error)
 }
 
 var firingDesc = prometheus.NewDesc("sift_halts_firing",
 	"Halts open now (fired and not yet resolved), by source.", []string{"source"}, nil)
 
-func (f *firingCollector) set(count func() (map[string]int, error)) {
+func (f *firingCollector) set(count func() (map[halts.Source]int, error)) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.count = count
@@ -383,7 +406,7 @@ func (f *firingCollector) Collect(ch chan<- prometheus.Metric) {
 	f.mu.Lock()
 	count := f.count
 	f.mu.Unlock()
-	counts := map[string]int{}
+	counts := map[halts.Source]int{}
 	if count != nil {
 		c, err := count()
 		if err != nil {
@@ -392,7 +415,7 @@ func (f *firingCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		counts = c
 	}
-	for _, s := range haltSources {
-		ch <- prometheus.MustNewConstMetric(firingDesc, prometheus.GaugeValue, float64(counts[s]), s)
+	for _, s := range halts.Sources {
+		ch <- prometheus.MustNewConstMetric(firingDesc, prometheus.GaugeValue, float64(counts[s]), string(s))
 	}
 }

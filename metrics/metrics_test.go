@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/sift-chatops/sift/demo"
+	"github.com/sift-chatops/sift/halts"
 	"github.com/sift-chatops/sift/metrics"
 	"github.com/sift-chatops/sift/saltapi"
 	"github.com/sift-chatops/sift/triage"
@@ -279,7 +280,7 @@ func TestStateLabel(t *testing.T) {
 func TestHealthAndReadiness(t *testing.T) {
 	ready := false
 	m := metrics.New(metrics.Options{})
-	m.HaltsFiring(func() (map[string]int, error) { return map[string]int{"alertmanager": 2}, nil })
+	m.HaltsFiring(func() (map[halts.Source]int, error) { return map[halts.Source]int{halts.SourceAlertmanager: 2}, nil })
 	srv := httptest.NewServer(m.Handler(func() bool { return ready }))
 	defer srv.Close()
 	get := func(path string) int {

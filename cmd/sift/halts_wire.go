@@ -2,10 +2,13 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -14,6 +17,9 @@ import (
 	"github.com/sift-chatops/sift/bot"
 	"github.com/sift-chatops/sift/config"
 	"github.com/sift-chatops/sift/halts"
+	"github.com/sift-chatops/sift/halts/rules"
+	"github.com/sift-chatops/sift/halts/sqlite"
+	"github.com/sift-chatops/sift/halts/webhook"
 	"github.com/sift-chatops/sift/metrics"
 	"github.com/sift-chatops/sift/promapi"
 	"github.com/sift-chatops/sift/triage"
@@ -29,6 +35,13 @@ var (
 // storeTimeout bounds a store write made for a hook (a Slack triage, a scrape).
 const storeTimeout = 5 * time.Second
 
+// offenderSeedWindow is how far back the stored triages seed the
+// repeat-offender tally at startup: a bounded read, whatever the store holds.
+const offenderSeedWindow = 30 * 24 * time.Hour
+
+// rulesLease is how long the leadership of the rules lasts between renewals.
+const rulesLease = time.Minute
+
 // automation is what sift serve runs beside the bot: the Prometheus
 // endpoint, the halt store and sources, and their HTTP listeners.
 type automation struct {
@@ -36,7 +49,7 @@ type automation struct {
 	log     logrus.FieldLogger
 	metrics *metrics.Metrics
 	// store is nil when the configuration has no halts section.
-	store   *halts.Store
+	store   halts.Store
 	triager halts.Triager
 }
 
@@ -47,18 +60,18 @@ func newAutomation(ctx context.Context, c *config.Config, log logrus.FieldLogger
 	if c.Halts == nil {
 		return a, nil
 	}
-	store, err := halts.OpenStore(ctx, c.Halts.Store)
+	store, err := sqlite.Open(ctx, c.Halts.Store)
 	if err != nil {
 		return nil, err
 	}
 	a.store = store
-	counts, err := store.StateCounts(ctx, time.Time{})
+	counts, err := store.StateCounts(ctx, time.Now().Add(-offenderSeedWindow))
 	if err != nil {
 		store.Close()
 		return nil, err
 	}
 	a.metrics.Offenders().Seed(counts)
-	a.metrics.HaltsFiring(func() (map[string]int, error) {
+	a.metrics.HaltsFiring(func() (map[halts.Source]int, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
 		defer cancel()
 		return store.FiringCounts(ctx)
@@ -95,7 +108,7 @@ func (a *automation) slackTriage(s triage.Scope, r *triage.Report, err error, d 
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
 	defer cancel()
-	if _, serr := a.store.RecordTriage(ctx, halts.NewTriageRecord(halts.OriginSlack, s, r, err, d, time.Now().Add(-d))); serr != nil {
+	if _, serr := a.store.RecordTriage(ctx, halts.NewTriageRecord(halts.OriginSlack, s, r, err, d, time.Now().Add(-d), metrics.Classify)); serr != nil {
 		a.log.WithError(serr).Warn("recording the triage failed")
 	}
 }
@@ -116,9 +129,12 @@ func (a *automation) start(ctx context.Context, g *errgroup.Group, b *bot.Bot) e
 		a.metrics.Register(mux(addr), b.Ready)
 	}
 	if h := a.c.Halts; h.Active() {
+		log := a.log.WithField("component", "halts")
+		owner := replicaID()
 		svc := halts.NewService(a.store, a.triager, b, halts.Options{
 			Channel: h.Channel, StillFailingInterval: h.StillFailingInterval,
-			OnTriage: a.metrics.ObserveTriage, Observer: a.metrics, Log: a.log.WithField("component", "halts"),
+			CoalesceWindow: h.CoalesceWindow, MaxPostsPerHour: h.MaxPostsPerHour, Retention: h.StoreRetention,
+			Owner: owner, OnTriage: a.metrics.ObserveTriage, Classify: metrics.Classify, Observer: a.metrics, Log: log,
 		})
 		runs = append(runs, func() error { return svc.Run(ctx) })
 		if len(h.Rules) > 0 {
@@ -126,23 +142,40 @@ func (a *automation) start(ctx context.Context, g *errgroup.Group, b *bot.Bot) e
 			if err != nil {
 				return &exitError{code: exitUsage, err: err}
 			}
-			rules := make([]halts.Rule, 0, len(h.Rules))
+			rs := make([]rules.Rule, 0, len(h.Rules))
 			for _, r := range h.Rules {
-				rules = append(rules, halts.Rule{Name: r.Name, Schedule: r.Schedule, Query: r.Query, ScopeLabel: r.ScopeLabel, ScopeKind: triage.ScopeKind(r.ScopeKind)})
+				rs = append(rs, rules.Rule{Name: r.Name, Schedule: r.Schedule, Query: r.Query, ScopeLabel: r.ScopeLabel, ScopeKind: triage.ScopeKind(r.ScopeKind)})
 			}
-			sched, err := halts.NewRules(svc, client, rules, h.PrometheusURL)
+			lead := func(ctx context.Context) (bool, error) {
+				return a.store.Lead(ctx, "rules", owner, time.Now(), rulesLease)
+			}
+			sched, err := rules.New(svc, client, rs, rules.Options{PrometheusURL: h.PrometheusURL, Leader: lead, Log: log})
 			if err != nil {
 				return &exitError{code: exitUsage, err: err}
 			}
 			runs = append(runs, func() error { return sched.Run(ctx) })
 		}
-		if h.Alertmanager.Enabled {
-			mux(h.Listen).Handle("POST "+halts.AlertmanagerPath, &halts.AlertmanagerHook{
-				Service: svc, ScopeLabel: h.Alertmanager.ScopeLabel, ScopeKind: triage.ScopeKind(h.Alertmanager.ScopeKind),
+		refusals := webhook.NewRefusals(log, a.metrics, time.Now)
+		if am := h.Alertmanager; am.Enabled {
+			auth := &webhook.Auth{BearerToken: am.BearerToken, Username: am.BasicAuth.Username, Password: am.BasicAuth.Password}
+			if !auth.Configured() {
+				if !am.InsecureNoAuth {
+					// Validate refuses this configuration; a Config built
+					// another way must not open the hook to anyone either.
+					return &exitError{code: exitUsage, err: errors.New("halts.alertmanager: no credentials and insecure_no_auth is not set")}
+				}
+				auth = nil
+				log.WithField("listen", h.Listen).Warn("the Alertmanager hook accepts requests without credentials (insecure_no_auth)")
+			}
+			mux(h.Listen).Handle("POST "+webhook.AlertmanagerPath, &webhook.AlertmanagerHook{
+				Notifier: svc, ScopeLabel: am.ScopeLabel, ScopeKind: triage.ScopeKind(am.ScopeKind),
+				Auth: auth, Refusals: refusals, Now: time.Now,
 			})
 		}
 		if h.Pipeline.Enabled {
-			mux(h.Listen).Handle("POST "+halts.PipelinePath, &halts.PipelineHook{Service: svc, Secret: h.Pipeline.Secret, MaxSkew: h.Pipeline.MaxSkew})
+			mux(h.Listen).Handle("POST "+webhook.PipelinePath, &webhook.PipelineHook{
+				Notifier: svc, Deliveries: a.store, Secret: h.Pipeline.Secret, MaxSkew: h.Pipeline.MaxSkew, Refusals: refusals, Now: time.Now,
+			})
 		}
 	}
 	var lns []net.Listener
@@ -167,9 +200,41 @@ func (a *automation) start(ctx context.Context, g *errgroup.Group, b *bot.Bot) e
 // shutdownTimeout bounds the wait for requests under way when Sift stops.
 const shutdownTimeout = 5 * time.Second
 
+// Limits of the hook and metrics server, so that slow or idle clients are
+// shed: a request has readTimeout to arrive whole (a 4 MiB Alertmanager
+// group on a slow link included), an answer writeTimeout to leave (a
+// large /metrics scrape included), a kept-alive connection idleTimeout to
+// be reused.
+const (
+	maxConnections    = 256
+	readHeaderTimeout = 5 * time.Second
+	readTimeout       = 30 * time.Second
+	writeTimeout      = 30 * time.Second
+	idleTimeout       = 60 * time.Second
+	maxHeaderBytes    = 16 << 10
+)
+
+// newServer is the hook and metrics server, with its limits.
+func newServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler: h, ReadHeaderTimeout: readHeaderTimeout, ReadTimeout: readTimeout,
+		WriteTimeout: writeTimeout, IdleTimeout: idleTimeout, MaxHeaderBytes: maxHeaderBytes,
+	}
+}
+
 // serveHTTP serves h on ln until ctx ends, then shuts down gracefully.
+// At most maxConnections are open at once, and slow clients are shed
+// first (shedListener): a flood of them cannot take the file descriptors
+// nor keep /healthz and the hooks from answering.
 func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler) error {
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	return serveShedding(ctx, newShedListener(ln, maxConnections), h)
+}
+
+// serveShedding serves h on sl until ctx ends, then shuts down gracefully.
+func serveShedding(ctx context.Context, sl *shedListener, h http.Handler) error {
+	ln := net.Listener(sl)
+	srv := newServer(h)
+	srv.ConnState = sl.connState
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -187,4 +252,12 @@ func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler) error {
 		return fmt.Errorf("http %s: %w", ln.Addr(), err)
 	}
 	return nil
+}
+
+// replicaID names this process in the store's claims and leases.
+func replicaID() string {
+	host, _ := os.Hostname()
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b))
 }

@@ -16,10 +16,13 @@ import (
 
 	"github.com/sift-chatops/sift/fakesalt"
 	"github.com/sift-chatops/sift/fakeslack"
-	"github.com/sift-chatops/sift/halts"
+	"github.com/sift-chatops/sift/halts/webhook"
 )
 
-const testHaltSecret = "hmac-7d1e-never-print-me"
+const (
+	testHaltSecret = "hmac-7d1e-never-print-me"
+	testAMToken    = "am-bearer-4c1d-never-print-me"
+)
 
 // freeAddr returns a 127.0.0.1 address whose port was free a moment ago.
 func freeAddr(t *testing.T) string {
@@ -44,24 +47,24 @@ func withHalts(t *testing.T, l *lab, store, listen string) {
   channel: C0INCIDENT
   store: %q
   still_failing_interval: 1h
-  alertmanager: {enabled: true, scope_label: datacenter, scope_kind: datacenter}
+  alertmanager: {enabled: true, scope_label: datacenter, scope_kind: datacenter, bearer_token: %q}
   pipeline: {enabled: true, secret: %q, max_skew: 1m}
 metrics:
   listen: %q
-`, store, testHaltSecret, listen)
+`, store, testAMToken, testHaltSecret, listen)
 }
 
 // signedPost sends a pipeline notice to the halt webhook.
 func signedPost(t *testing.T, base, body, delivery string) (int, string) {
 	t.Helper()
 	ts := strconv.FormatInt(time.Now().Unix(), 10)
-	req, err := http.NewRequest(http.MethodPost, base+halts.PipelinePath, strings.NewReader(body))
+	req, err := http.NewRequest(http.MethodPost, base+webhook.PipelinePath, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
-	req.Header.Set(halts.HeaderTimestamp, ts)
-	req.Header.Set(halts.HeaderDelivery, delivery)
-	req.Header.Set(halts.HeaderSignature, halts.Sign([]byte(testHaltSecret), ts, delivery, []byte(body)))
+	req.Header.Set(webhook.HeaderTimestamp, ts)
+	req.Header.Set(webhook.HeaderDelivery, delivery)
+	req.Header.Set(webhook.HeaderSignature, webhook.Sign([]byte(testHaltSecret), ts, delivery, []byte(body)))
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -174,7 +177,7 @@ func TestServeHaltsMetricsAndHistory(t *testing.T) {
 		t.Fatalf("serve = %v\n%s", err, stderr.String())
 	}
 	for name, out := range map[string]string{"stdout": stdout.String(), "stderr": stderr.String(), "metrics": metricsText} {
-		for _, secret := range []string{testAppToken, testBotToken, testPassword, testHaltSecret} {
+		for _, secret := range []string{testAppToken, testBotToken, testPassword, testHaltSecret, testAMToken} {
 			if strings.Contains(out, secret) {
 				t.Errorf("%s holds a secret", name)
 			}
@@ -218,7 +221,7 @@ func TestHistoryErrors(t *testing.T) {
 		{"no halts section", nil, false, exitUsage, "no halts section"},
 		{"bad -n", []string{"-n", "0"}, true, exitUsage, "-n 0: use 1 to 10000"},
 		{"bad format", []string{"--format", "yaml"}, true, exitUsage, `--format "yaml": use text or json`},
-		{"no store yet", nil, true, exitFailure, "no store at"},
+		{"no store yet", nil, true, exitFailure, "no store there yet"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -3,16 +3,14 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
-	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/sift-chatops/sift/halts"
+	"github.com/sift-chatops/sift/halts/sqlite"
 	"github.com/sift-chatops/sift/triage"
 )
 
@@ -51,12 +49,11 @@ func runHistory(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if c.Halts == nil {
 		return usageErr("history: the configuration has no halts section (the store is halts.store)")
 	}
-	if _, err := os.Stat(c.Halts.Store); errors.Is(err, fs.ErrNotExist) {
-		return &exitError{code: exitFailure, err: fmt.Errorf("history: no store at %s yet (sift serve creates it)", c.Halts.Store)}
-	}
-	store, err := halts.OpenStore(ctx, c.Halts.Store)
+	// Read-only: history works for a user who may read the store and not
+	// write it, and never creates nor migrates one.
+	store, err := sqlite.OpenReadOnly(ctx, c.Halts.Store)
 	if err != nil {
-		return err
+		return &exitError{code: exitFailure, err: fmt.Errorf("history: %w", err)}
 	}
 	defer store.Close()
 	recs, err := store.Triages(ctx, *n)

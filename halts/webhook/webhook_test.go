@@ -1,4 +1,4 @@
-package halts_test
+package webhook_test
 
 import (
 	"bytes"
@@ -14,26 +14,36 @@ import (
 
 	"github.com/sift-chatops/sift/config"
 	"github.com/sift-chatops/sift/halts"
+	"github.com/sift-chatops/sift/halts/haltstest"
+	"github.com/sift-chatops/sift/halts/webhook"
 	"github.com/sift-chatops/sift/triage"
 )
 
 const testSecret = "s3cr3t-shared-with-the-pipeline"
 
-// countingObserver counts what the service reports.
+// countingObserver counts what the service and the hooks report.
 type countingObserver struct {
-	mu       sync.Mutex
-	notices  map[string]int
-	rejected map[string]int
+	mu         sync.Mutex
+	notices    map[string]int
+	rejected   map[string]int
+	dropped    int
+	suppressed int
 }
 
 func newObserver() *countingObserver {
 	return &countingObserver{notices: map[string]int{}, rejected: map[string]int{}}
 }
 
-func (o *countingObserver) HaltNotification(source, status string) {
+func (o *countingObserver) HaltNotification(source halts.Source, status string) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	o.notices[source+" "+status]++
+	o.notices[string(source)+" "+status]++
+}
+
+func (o *countingObserver) HaltsSuppressed(n int) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.suppressed += n
 }
 
 func (o *countingObserver) WebhookRejected(hook, reason string) {
@@ -42,47 +52,77 @@ func (o *countingObserver) WebhookRejected(hook, reason string) {
 	o.rejected[hook+" "+reason]++
 }
 
+func (o *countingObserver) RefusalLogsDropped(n int) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.dropped += n
+}
+
+func (o *countingObserver) rejections(key string) int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.rejected[key]
+}
+
 // hookRig serves the two webhooks of a service with a captured log.
 type hookRig struct {
-	*rig
+	*haltstest.Rig
 	srv  *httptest.Server
 	obs  *countingObserver
-	logs *bytes.Buffer
+	logs *syncBuffer
 }
 
-func newHookRig(t *testing.T) *hookRig {
+// hookOptions are what a test changes of the hooks.
+type hookOptions struct {
+	auth *webhook.Auth
+}
+
+func newHookRig(t *testing.T) *hookRig { return newHookRigWith(t, hookOptions{}) }
+
+func newHookRigWith(t *testing.T, o hookOptions) *hookRig {
 	t.Helper()
-	r := newRig(t, newPoster())
-	logs := &bytes.Buffer{}
-	var mu sync.Mutex
-	r.log.SetOutput(lockedWriter{&mu, logs})
+	r := haltstest.NewRig(t, haltstest.NewPoster())
+	logs := &syncBuffer{}
+	r.Log.SetOutput(logs)
 	obs := newObserver()
-	r.svc = halts.NewService(r.store, r.triager, r.poster, halts.Options{Channel: testChannel, Log: r.log, Now: r.clock.Now, Observer: obs})
+	r.Options.Observer = obs
+	r.Options.CoalesceWindow = 10 * time.Minute
+	r.Svc = halts.NewService(r.Store, r.Triager, r.Poster, r.Options)
+	refusals := webhook.NewRefusals(r.Log, obs, r.Clock.Now)
 	mux := http.NewServeMux()
-	mux.Handle("POST "+halts.AlertmanagerPath, &halts.AlertmanagerHook{Service: r.svc, ScopeLabel: "datacenter", ScopeKind: triage.ScopeDatacenter})
-	mux.Handle("POST "+halts.PipelinePath, &halts.PipelineHook{Service: r.svc, Secret: config.Secret(testSecret), MaxSkew: 5 * time.Minute})
+	mux.Handle("POST "+webhook.AlertmanagerPath, &webhook.AlertmanagerHook{Notifier: r.Svc, ScopeLabel: "datacenter",
+		ScopeKind: triage.ScopeDatacenter, Auth: o.auth, Refusals: refusals, Now: r.Clock.Now})
+	mux.Handle("POST "+webhook.PipelinePath, &webhook.PipelineHook{Notifier: r.Svc, Deliveries: r.Store, Secret: config.Secret(testSecret),
+		MaxSkew: 5 * time.Minute, Refusals: refusals, Now: r.Clock.Now})
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
-	return &hookRig{rig: r, srv: srv, obs: obs, logs: logs}
+	return &hookRig{Rig: r, srv: srv, obs: obs, logs: logs}
 }
 
-type lockedWriter struct {
-	mu *sync.Mutex
-	w  io.Writer
+// syncBuffer is a buffer that the handlers' goroutines write safely.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
 }
 
-func (l lockedWriter) Write(p []byte) (int, error) {
+func (l *syncBuffer) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.w.Write(p)
+	return l.b.Write(p)
+}
+
+func (l *syncBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 // post sends body to path with headers and returns the status and answer.
 func (h *hookRig) post(path string, body []byte, headers map[string]string) (int, string) {
-	h.t.Helper()
+	h.T.Helper()
 	req, err := http.NewRequest(http.MethodPost, h.srv.URL+path, bytes.NewReader(body))
 	if err != nil {
-		h.t.Fatal(err)
+		h.T.Fatal(err)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	for k, v := range headers {
@@ -90,7 +130,7 @@ func (h *hookRig) post(path string, body []byte, headers map[string]string) (int
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		h.t.Fatal(err)
+		h.T.Fatal(err)
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
@@ -102,9 +142,9 @@ func (h *hookRig) post(path string, body []byte, headers map[string]string) (int
 func signed(secret, delivery string, ts time.Time, body []byte) map[string]string {
 	t := strconv.FormatInt(ts.Unix(), 10)
 	return map[string]string{
-		halts.HeaderTimestamp: t,
-		halts.HeaderDelivery:  delivery,
-		halts.HeaderSignature: halts.Sign([]byte(secret), t, delivery, body),
+		webhook.HeaderTimestamp: t,
+		webhook.HeaderDelivery:  delivery,
+		webhook.HeaderSignature: webhook.Sign([]byte(secret), t, delivery, body),
 	}
 }
 
@@ -129,7 +169,7 @@ func TestPipelineHook(t *testing.T) {
 			name: "signature without timestamp",
 			headers: func(now time.Time, b []byte) map[string]string {
 				h := signed(testSecret, "d-00000001", now, b)
-				delete(h, halts.HeaderTimestamp)
+				delete(h, webhook.HeaderTimestamp)
 				return h
 			},
 			wantStatus: 401, wantError: "missing signature", wantReason: "missing_signature",
@@ -150,7 +190,7 @@ func TestPipelineHook(t *testing.T) {
 			name: "signature not hex",
 			headers: func(now time.Time, b []byte) map[string]string {
 				h := signed(testSecret, "d-00000004", now, b)
-				h[halts.HeaderSignature] = "sha256=zz"
+				h[webhook.HeaderSignature] = "sha256=zz"
 				return h
 			},
 			wantStatus: 401, wantError: "bad signature", wantReason: "bad_signature",
@@ -170,8 +210,8 @@ func TestPipelineHook(t *testing.T) {
 			wantStatus: 401, wantError: "off by more than", wantReason: "stale_timestamp",
 		},
 		{name: "not JSON", body: `status=firing`, wantStatus: 400, wantError: "not a halt notice", wantReason: "malformed"},
-		{name: "unknown field", body: `{"id":"x1","scope":"dc ams01","status":"firing","severity":"high"}`, wantStatus: 400, wantError: `unknown field "severity"`, wantReason: "malformed"},
-		{name: "two objects", body: `{"id":"x1","scope":"dc ams01","status":"firing"}{}`, wantStatus: 400, wantError: "data after the JSON object", wantReason: "malformed"},
+		{name: "unknown field", body: `{"id":"x1","scope":"dc ams01","status":"firing","severity":"high"}`, wantStatus: 400, wantError: `severity: unknown member`, wantReason: "malformed"},
+		{name: "two objects", body: `{"id":"x1","scope":"dc ams01","status":"firing"}{}`, wantStatus: 400, wantError: "after top-level value", wantReason: "malformed"},
 		{name: "missing id", body: `{"scope":"dc ams01","status":"firing"}`, wantStatus: 400, wantError: "id: want 1 to 200", wantReason: "malformed"},
 		{name: "bad status", body: `{"id":"x1","scope":"dc ams01","status":"on fire"}`, wantStatus: 400, wantError: `status "on fire": want firing or resolved`, wantReason: "malformed"},
 		{name: "scope without kind", body: `{"id":"x1","scope":"ams01","status":"firing"}`, wantStatus: 400, wantError: "want KIND NAME", wantReason: "malformed"},
@@ -184,7 +224,7 @@ func TestPipelineHook(t *testing.T) {
 			headers: func(now time.Time, b []byte) map[string]string {
 				return signed(testSecret, "a b", now, b)
 			},
-			wantStatus: 400, wantError: halts.HeaderDelivery, wantReason: "malformed",
+			wantStatus: 400, wantError: webhook.HeaderDelivery, wantReason: "malformed",
 		},
 	}
 	for _, tc := range tests {
@@ -194,18 +234,18 @@ func TestPipelineHook(t *testing.T) {
 			if tc.body != "" {
 				b = []byte(tc.body)
 			}
-			headers := signed(testSecret, "d-"+strconv.Itoa(len(tc.name))+"-0001", h.clock.Now(), b)
+			headers := signed(testSecret, "d-"+strconv.Itoa(len(tc.name))+"-0001", h.Clock.Now(), b)
 			if tc.headers != nil {
-				headers = tc.headers(h.clock.Now(), b)
+				headers = tc.headers(h.Clock.Now(), b)
 			}
-			status, answer := h.post(halts.PipelinePath, b, headers)
+			status, answer := h.post(webhook.PipelinePath, b, headers)
 			if status != tc.wantStatus || !strings.Contains(answer, tc.wantError) {
 				t.Errorf("answer %d %s, want %d with %q", status, answer, tc.wantStatus, tc.wantError)
 			}
-			if hs := h.halts(); len(hs) != 0 {
+			if hs := h.Halts(); len(hs) != 0 {
 				t.Errorf("%d halts stored, want none", len(hs))
 			}
-			if h.obs.rejected["pipeline "+tc.wantReason] != 1 {
+			if h.obs.rejections("pipeline "+tc.wantReason) != 1 {
 				t.Errorf("rejections %v, want one pipeline %s", h.obs.rejected, tc.wantReason)
 			}
 			if strings.Contains(h.logs.String(), testSecret) || strings.Contains(answer, testSecret) {
@@ -218,18 +258,18 @@ func TestPipelineHook(t *testing.T) {
 func TestPipelineHookAcceptsAndRefusesReplays(t *testing.T) {
 	h := newHookRig(t)
 	body := []byte(pipelineFiring)
-	headers := signed(testSecret, "4b0c1f5e-2d9a-4c41-9a57-0d6f1c1b2e3f", h.clock.Now(), body)
-	status, answer := h.post(halts.PipelinePath, body, headers)
+	headers := signed(testSecret, "4b0c1f5e-2d9a-4c41-9a57-0d6f1c1b2e3f", h.Clock.Now(), body)
+	status, answer := h.post(webhook.PipelinePath, body, headers)
 	if status != 200 || !strings.Contains(answer, `"new"`) {
 		t.Fatalf("first delivery: %d %s", status, answer)
 	}
 	// The same delivery again, within the skew: a replay.
-	h.clock.Advance(time.Minute)
-	status, answer = h.post(halts.PipelinePath, body, headers)
+	h.Clock.Advance(time.Minute)
+	status, answer = h.post(webhook.PipelinePath, body, headers)
 	if status != 401 || !strings.Contains(answer, "replayed delivery") {
 		t.Fatalf("replay: %d %s, want 401 replayed delivery", status, answer)
 	}
-	hs := h.halts()
+	hs := h.Halts()
 	if len(hs) != 1 || hs[0].Firings != 1 {
 		t.Fatalf("halts %+v: want one, fired once", hs)
 	}
@@ -239,16 +279,16 @@ func TestPipelineHookAcceptsAndRefusesReplays(t *testing.T) {
 		t.Errorf("stored halt %+v", got)
 	}
 	// A new delivery of the same halt is another firing, not another halt.
-	status, _ = h.post(halts.PipelinePath, body, signed(testSecret, "4b0c1f5e-0000-0000-0000-000000000002", h.clock.Now(), body))
+	status, _ = h.post(webhook.PipelinePath, body, signed(testSecret, "4b0c1f5e-0000-0000-0000-000000000002", h.Clock.Now(), body))
 	if status != 200 {
 		t.Fatalf("second delivery: %d", status)
 	}
 	resolvedBody := []byte(strings.Replace(pipelineFiring, `"firing"`, `"resolved"`, 1))
-	status, answer = h.post(halts.PipelinePath, resolvedBody, signed(testSecret, "4b0c1f5e-0000-0000-0000-000000000003", h.clock.Now(), resolvedBody))
+	status, answer = h.post(webhook.PipelinePath, resolvedBody, signed(testSecret, "4b0c1f5e-0000-0000-0000-000000000003", h.Clock.Now(), resolvedBody))
 	if status != 200 || !strings.Contains(answer, `"resolved"`) {
 		t.Fatalf("resolved delivery: %d %s", status, answer)
 	}
-	hs = h.halts()
+	hs = h.Halts()
 	if len(hs) != 1 || hs[0].Firings != 2 || hs[0].Open() {
 		t.Errorf("halts %+v: want one, fired twice, resolved", hs)
 	}
@@ -296,14 +336,14 @@ func amAlert(status, dc, fingerprint string, startsAt time.Time) map[string]any 
 
 func TestAlertmanagerHook(t *testing.T) {
 	h := newHookRig(t)
-	start := h.clock.Now().Add(-2 * time.Minute)
+	start := h.Clock.Now().Add(-2 * time.Minute)
 	firingMsg := amPayload("firing", amAlert("firing", "ams01", "1a2b3c4d5e6f7081", start), amAlert("firing", "fra02", "99aa88bb77cc66dd", start))
 	for range 2 { // Alertmanager repeats notifications: one halt each
-		if status, answer := h.post(halts.AlertmanagerPath, firingMsg, nil); status != 200 {
+		if status, answer := h.post(webhook.AlertmanagerPath, firingMsg, nil); status != 200 {
 			t.Fatalf("firing: %d %s", status, answer)
 		}
 	}
-	hs := h.halts()
+	hs := h.Halts()
 	if len(hs) != 2 {
 		t.Fatalf("%d halts, want 2 (ams01, fra02)", len(hs))
 	}
@@ -312,13 +352,13 @@ func TestAlertmanagerHook(t *testing.T) {
 			t.Errorf("halt %+v: want 2 firings of SaltHighstateFailures since %s", x, start)
 		}
 	}
-	h.clock.Advance(20 * time.Minute)
-	status, answer := h.post(halts.AlertmanagerPath, amPayload("resolved", amAlert("resolved", "ams01", "1a2b3c4d5e6f7081", start)), nil)
+	h.Clock.Advance(20 * time.Minute)
+	status, answer := h.post(webhook.AlertmanagerPath, amPayload("resolved", amAlert("resolved", "ams01", "1a2b3c4d5e6f7081", start)), nil)
 	if status != 200 || !strings.Contains(answer, `"resolved"`) {
 		t.Fatalf("resolved: %d %s", status, answer)
 	}
 	open := 0
-	for _, x := range h.halts() {
+	for _, x := range h.Halts() {
 		if x.Open() {
 			open++
 			if x.Scope.Name != "fra02" {
@@ -332,11 +372,11 @@ func TestAlertmanagerHook(t *testing.T) {
 		t.Errorf("%d open halts, want 1", open)
 	}
 	// The same alert firing again later is a new halt.
-	again := amPayload("firing", amAlert("firing", "ams01", "1a2b3c4d5e6f7081", h.clock.Now()))
-	if status, _ := h.post(halts.AlertmanagerPath, again, nil); status != 200 {
+	again := amPayload("firing", amAlert("firing", "ams01", "1a2b3c4d5e6f7081", h.Clock.Now()))
+	if status, _ := h.post(webhook.AlertmanagerPath, again, nil); status != 200 {
 		t.Fatal(status)
 	}
-	if n := len(h.halts()); n != 3 {
+	if n := len(h.Halts()); n != 3 {
 		t.Errorf("%d halts after ams01 fired again, want 3", n)
 	}
 }
@@ -357,11 +397,11 @@ func TestAlertmanagerHookRefusesMalformed(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHookRig(t)
-			status, answer := h.post(halts.AlertmanagerPath, []byte(tc.body), nil)
+			status, answer := h.post(webhook.AlertmanagerPath, []byte(tc.body), nil)
 			if status != tc.wantStatus || !strings.Contains(answer, tc.wantError) {
 				t.Errorf("answer %d %s, want %d with %q", status, answer, tc.wantStatus, tc.wantError)
 			}
-			if n := len(h.halts()); n != 0 {
+			if n := len(h.Halts()); n != 0 {
 				t.Errorf("%d halts stored, want none", n)
 			}
 		})
@@ -370,12 +410,12 @@ func TestAlertmanagerHookRefusesMalformed(t *testing.T) {
 
 func TestAlertmanagerHookSkipsAlertsWithoutScope(t *testing.T) {
 	h := newHookRig(t)
-	noScope := amAlert("firing", "", "ab", h.clock.Now())
-	status, answer := h.post(halts.AlertmanagerPath, amPayload("firing", noScope, amAlert("firing", "ams01", "cd", h.clock.Now())), nil)
+	noScope := amAlert("firing", "", "ab", h.Clock.Now())
+	status, answer := h.post(webhook.AlertmanagerPath, amPayload("firing", noScope, amAlert("firing", "ams01", "cd", h.Clock.Now())), nil)
 	if status != 200 || !strings.Contains(answer, "label datacenter is missing") {
 		t.Fatalf("answer %d %s: want 200 naming the skipped alert", status, answer)
 	}
-	if hs := h.halts(); len(hs) != 1 || hs[0].Scope.Name != "ams01" {
+	if hs := h.Halts(); len(hs) != 1 || hs[0].Scope.Name != "ams01" {
 		t.Errorf("halts %+v: want ams01 only", hs)
 	}
 }

@@ -1,4 +1,6 @@
-package halts_test
+// Package e2e_test runs the halt sources end to end: a real Prometheus
+// and Alertmanager, the real bot against the fake Slack, the demo fleet.
+package e2e_test
 
 import (
 	"bytes"
@@ -22,9 +24,14 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/sift-chatops/sift/bot"
+	"github.com/sift-chatops/sift/config"
 	"github.com/sift-chatops/sift/demo"
 	"github.com/sift-chatops/sift/fakeslack"
 	"github.com/sift-chatops/sift/halts"
+	"github.com/sift-chatops/sift/halts/haltstest"
+	"github.com/sift-chatops/sift/halts/rules"
+	"github.com/sift-chatops/sift/halts/sqlite"
+	"github.com/sift-chatops/sift/halts/webhook"
 	"github.com/sift-chatops/sift/promapi"
 	"github.com/sift-chatops/sift/saltapi"
 	"github.com/sift-chatops/sift/triage"
@@ -108,7 +115,7 @@ type e2e struct {
 	t     *testing.T
 	slack *fakeslack.Server
 	svc   *halts.Service
-	store *halts.Store
+	store *sqlite.Store
 	log   *logrus.Logger
 	g     *errgroup.Group
 }
@@ -118,7 +125,7 @@ const e2eChannel = "C0INCIDENT"
 func newE2E(t *testing.T) *e2e {
 	t.Helper()
 	log := logrus.New()
-	log.SetOutput(testWriter{t})
+	log.SetOutput(haltstest.LogWriter(t))
 	log.SetLevel(logrus.DebugLevel)
 
 	lab, err := demo.Start()
@@ -151,7 +158,7 @@ func newE2E(t *testing.T) *e2e {
 	if err != nil {
 		t.Fatal(err)
 	}
-	store, err := halts.OpenStore(context.Background(), filepath.Join(t.TempDir(), "sift.db"))
+	store, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "sift.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -298,14 +305,14 @@ scrape_configs:
 	if err != nil {
 		t.Fatal(err)
 	}
-	rules, err := halts.NewRules(e.svc, client, []halts.Rule{{
+	sched, err := rules.New(e.svc, client, []rules.Rule{{
 		Name: "salt-failures", Schedule: "@every 1s", Query: `sift_test_salt_halt > 0`,
 		ScopeLabel: "datacenter", ScopeKind: triage.ScopeDatacenter,
-	}}, promURL)
+	}}, rules.Options{PrometheusURL: promURL, Log: e.log})
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.run(rules.Run)
+	e.run(sched.Run)
 
 	gauge.WithLabelValues("ams01").Set(1)
 	e.checkPostedOnceThenResolved("Pipeline halt: salt-failures — datacenter ams01", "e4a91b2", func() {
@@ -317,12 +324,22 @@ func TestAlertmanagerEndToEnd(t *testing.T) {
 	bin := requireBinary(t, "prometheus-alertmanager", "prometheus-alertmanager", "alertmanager")
 	e := newE2E(t)
 
+	const token = "am-to-sift-7d1f0c2b9e"
 	mux := http.NewServeMux()
-	mux.Handle("POST "+halts.AlertmanagerPath, &halts.AlertmanagerHook{Service: e.svc, ScopeLabel: "datacenter", ScopeKind: triage.ScopeDatacenter})
+	mux.Handle("POST "+webhook.AlertmanagerPath, &webhook.AlertmanagerHook{
+		Notifier: e.svc, ScopeLabel: "datacenter", ScopeKind: triage.ScopeDatacenter,
+		Auth: &webhook.Auth{BearerToken: config.Secret(token)}, Refusals: webhook.NewRefusals(e.log, nil, time.Now), Now: time.Now,
+	})
 	sift := httptest.NewServer(mux)
 	t.Cleanup(sift.Close)
 
+	// Alertmanager sends the token it reads from a file, as docs/halts.md
+	// shows.
 	dir := t.TempDir()
+	tokenFile := filepath.Join(dir, "sift-token")
+	if err := os.WriteFile(tokenFile, []byte(token+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	cfg := fmt.Sprintf(`route:
   receiver: sift
   group_by: [alertname, datacenter]
@@ -334,7 +351,11 @@ receivers:
     webhook_configs:
       - url: %q
         send_resolved: true
-`, sift.URL+halts.AlertmanagerPath)
+        http_config:
+          authorization:
+            type: Bearer
+            credentials_file: %q
+`, sift.URL+webhook.AlertmanagerPath, tokenFile)
 	cfgPath := filepath.Join(dir, "alertmanager.yml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)

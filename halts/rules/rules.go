@@ -1,9 +1,13 @@
-package halts
+// Package rules runs the scheduled PromQL checks that are a halt source:
+// every series a rule's query returns is a firing halt of the scope its
+// label names; a scope whose series is gone is resolved.
+package rules
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"slices"
 	"strconv"
@@ -12,6 +16,7 @@ import (
 	"github.com/robfig/cron/v3"
 	"github.com/sirupsen/logrus"
 
+	"github.com/sift-chatops/sift/halts"
 	"github.com/sift-chatops/sift/promapi"
 	"github.com/sift-chatops/sift/triage"
 )
@@ -37,9 +42,23 @@ type Rule struct {
 	ScopeKind  triage.ScopeKind
 }
 
+// Notifier records halt events and lists the open halts of a rule;
+// *halts.Service is one.
+type Notifier interface {
+	NotifyAll(ctx context.Context, events []halts.Event) ([]halts.Result, error)
+	OpenHalts(ctx context.Context, source halts.Source, name string) ([]halts.Halt, error)
+}
+
+var _ Notifier = (*halts.Service)(nil)
+
+// Leader says whether this replica runs the scheduled rules; a
+// halts.Store's Lead is one.
+type Leader func(ctx context.Context) (bool, error)
+
 // Rules runs the scheduled checks with robfig/cron.
 type Rules struct {
-	svc   *Service
+	svc   Notifier
+	lead  Leader
 	q     Querier
 	rules []Rule
 	// graphURL is Prometheus's base URL for links to a rule's graph; empty
@@ -49,22 +68,36 @@ type Rules struct {
 	log      logrus.FieldLogger
 }
 
-// NewRules checks the rules' schedules and returns their scheduler.
-// prometheusURL, when set, is used for links to the query in posts.
-func NewRules(svc *Service, q Querier, rules []Rule, prometheusURL string) (*Rules, error) {
+// Options configure Rules.
+type Options struct {
+	// PrometheusURL, when set, is used for links to the query in posts.
+	PrometheusURL string
+	// Leader, when set, is asked before each check; a replica that does
+	// not lead skips it.
+	Leader Leader
+	Log    logrus.FieldLogger
+}
+
+// New checks the rules' schedules and returns their scheduler.
+func New(svc Notifier, q Querier, rules []Rule, o Options) (*Rules, error) {
 	var errs []error
 	for _, r := range rules {
 		if _, err := cron.ParseStandard(r.Schedule); err != nil {
 			errs = append(errs, fmt.Errorf("rule %s: schedule %q: %w", r.Name, r.Schedule, err))
 		}
-		if !validKind(r.ScopeKind) {
+		if !halts.ValidKind(r.ScopeKind) {
 			errs = append(errs, fmt.Errorf("rule %s: scope kind %q: want datacenter, group or minion", r.Name, r.ScopeKind))
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	return &Rules{svc: svc, q: q, rules: rules, graphURL: prometheusURL, timeout: DefaultCheckTimeout, log: svc.opts.Log}, nil
+	if o.Log == nil {
+		l := logrus.New()
+		l.SetOutput(io.Discard)
+		o.Log = l
+	}
+	return &Rules{svc: svc, lead: o.Leader, q: q, rules: rules, graphURL: o.PrometheusURL, timeout: DefaultCheckTimeout, log: o.Log}, nil
 }
 
 // Run schedules every rule and runs them until ctx ends; it then waits
@@ -98,6 +131,18 @@ func (r *Rules) run(ctx context.Context, rule Rule) {
 	}
 	cctx, cancel := context.WithTimeout(ctx, r.timeout)
 	defer cancel()
+	if r.lead != nil {
+		lead, err := r.lead(cctx)
+		if err != nil {
+			if ctx.Err() == nil {
+				r.log.WithError(err).WithField("rule", rule.Name).Warn("asking for the rules' leadership failed; check skipped")
+			}
+			return
+		}
+		if !lead {
+			return // another replica runs the rules
+		}
+	}
 	if err := r.Check(cctx, rule); err != nil && ctx.Err() == nil {
 		r.log.WithError(err).WithField("rule", rule.Name).Warn("halt rule check failed")
 	}
@@ -116,7 +161,7 @@ func (r *Rules) Check(ctx context.Context, rule Rule) error {
 	var missing int
 	for _, s := range samples {
 		name := s.Labels[rule.ScopeLabel]
-		if checkScopeName(name) != "" {
+		if halts.CheckScopeName(name) != "" {
 			missing++
 			continue
 		}
@@ -127,7 +172,7 @@ func (r *Rules) Check(ctx context.Context, rule Rule) error {
 	if missing > 0 {
 		r.log.WithFields(logrus.Fields{"rule": rule.Name, "scope_label": rule.ScopeLabel, "series": missing}).Warn("series without a usable scope label skipped")
 	}
-	var errs []error
+	var events []halts.Event
 	names := make([]string, 0, len(firing))
 	for name := range firing {
 		names = append(names, name)
@@ -138,14 +183,18 @@ func (r *Rules) Check(ctx context.Context, rule Rule) error {
 		e.Firing = true
 		e.Reason = fmt.Sprintf("%s returned %s for %s=%q", rule.Query, strconv.FormatFloat(firing[name].Value, 'g', 6, 64), rule.ScopeLabel, name)
 		e.URL = r.graphLink(rule.Query)
-		if _, err := r.svc.Notify(ctx, e); err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", name, err))
+		events = append(events, e)
+	}
+	if len(events) > 0 {
+		if _, err := r.svc.NotifyAll(ctx, events); err != nil {
+			return fmt.Errorf("rule %s: %w", rule.Name, err)
 		}
 	}
-	open, err := r.svc.OpenHalts(ctx, SourceRule, rule.Name)
+	open, err := r.svc.OpenHalts(ctx, halts.SourceRule, rule.Name)
 	if err != nil {
-		return errors.Join(append(errs, err)...)
+		return err
 	}
+	var errs []error
 	for _, h := range open {
 		if h.Scope.Kind == rule.ScopeKind {
 			if _, still := firing[h.Scope.Name]; still {
@@ -154,16 +203,16 @@ func (r *Rules) Check(ctx context.Context, rule Rule) error {
 		}
 		e := r.event(rule, h.Scope.Name)
 		e.Key = h.Key
-		if _, err := r.svc.Notify(ctx, e); err != nil {
+		if _, err := r.svc.NotifyAll(ctx, []halts.Event{e}); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", h.Scope.Name, err))
 		}
 	}
 	return errors.Join(errs...)
 }
 
-func (r *Rules) event(rule Rule, scope string) Event {
-	return Event{
-		Source: SourceRule, Recurring: true, Name: rule.Name,
+func (r *Rules) event(rule Rule, scope string) halts.Event {
+	return halts.Event{
+		Source: halts.SourceRule, Recurring: true, Name: rule.Name,
 		Key:   "rule/" + rule.Name + "/" + string(rule.ScopeKind) + "/" + scope,
 		Scope: triage.Scope{Kind: rule.ScopeKind, Name: scope},
 	}

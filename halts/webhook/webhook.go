@@ -1,28 +1,32 @@
-package halts
+// Package webhook is the HTTP side of the halt sources: Alertmanager's
+// webhook receiver and the release pipeline's signed notices, each
+// authenticated, decoded strictly, and refused with a reason the sender
+// can act on, in log lines that are rate-limited.
+package webhook
 
 import (
-	"bytes"
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"regexp"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 	"unicode"
 
+	"github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 	"github.com/sirupsen/logrus"
 
-	"github.com/sift-chatops/sift/commands"
 	"github.com/sift-chatops/sift/config"
+	"github.com/sift-chatops/sift/halts"
 	"github.com/sift-chatops/sift/triage"
 )
 
@@ -46,9 +50,10 @@ const (
 const (
 	maxAlertmanagerBody = 4 << 20
 	maxPipelineBody     = 64 << 10
-	maxScopeName        = 255
 	maxID               = 200
 	maxField            = 4000
+	// maxSkippedListed bounds the skipped alerts named in an answer.
+	maxSkippedListed = 20
 )
 
 // deliveryIDPattern is what a delivery id may be: a UUID, a ULID, a
@@ -63,22 +68,29 @@ const (
 	reasonBadSignature     = "bad_signature"
 	reasonStale            = "stale_timestamp"
 	reasonReplayed         = "replayed"
+	reasonMissingAuth      = "missing_credentials"
+	reasonBadAuth          = "bad_credentials"
 )
+
+// Notifier records halt events; *halts.Service is one. Once NotifyAll
+// returns nil the events are stored; the work they call for is done
+// later, never while the source waits.
+type Notifier interface {
+	NotifyAll(ctx context.Context, events []halts.Event) ([]halts.Result, error)
+}
+
+var _ Notifier = (*halts.Service)(nil)
+
+// Deliveries remembers the pipeline's delivery ids; a halts.Store is one.
+type Deliveries interface {
+	UseDelivery(ctx context.Context, id string, at, pruneBefore time.Time) (bool, error)
+}
 
 // answer writes a JSON answer.
 func answer(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
-}
-
-// reject refuses a delivery with a reason the sender can act on.
-func (s *Service) reject(w http.ResponseWriter, hook string, status int, reason, msg string) {
-	if s.opts.Observer != nil {
-		s.opts.Observer.WebhookRejected(hook, reason)
-	}
-	s.opts.Log.WithFields(logrus.Fields{"hook": hook, "reason": reason, "status": status}).Warn("webhook delivery refused")
-	answer(w, status, map[string]string{"error": msg})
+	_ = json.MarshalWrite(w, v)
 }
 
 // readBody reads at most limit bytes, and reports a body over the limit.
@@ -90,26 +102,76 @@ func readBody(r *http.Request, limit int64) ([]byte, bool, error) {
 	return b, int64(len(b)) > limit, nil
 }
 
-// decodeStrict decodes one JSON value with no unknown fields and nothing
-// after it.
-func decodeStrict(b []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return err
+// decode decodes one JSON value strictly: a member named twice and a
+// string that is not UTF-8 are refused (json v2's defaults), and so are
+// unknown members when strict is set. The error names the member.
+func decode(b []byte, v any, strict bool) error {
+	err := json.Unmarshal(b, v, json.RejectUnknownMembers(strict))
+	if err == nil {
+		return nil
 	}
-	if dec.More() {
-		return errors.New("data after the JSON object")
+	var se *jsontext.SyntacticError
+	var me *json.SemanticError
+	switch {
+	case errors.As(err, &se):
+		return fmt.Errorf("%s%s", where(se.JSONPointer), describe(se.Err))
+	case errors.As(err, &me):
+		return fmt.Errorf("%s%s", where(me.JSONPointer), describe(me.Err))
 	}
-	return nil
+	return err
+}
+
+// where names the member a JSON pointer points at: "alerts[3].status: ".
+func where(p jsontext.Pointer) string {
+	if p == "" {
+		return ""
+	}
+	var b strings.Builder
+	for tok := range p.Tokens() {
+		if _, err := strconv.Atoi(tok); err == nil {
+			b.WriteString("[" + tok + "]")
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteByte('.')
+		}
+		b.WriteString(tok)
+	}
+	return b.String() + ": "
+}
+
+// describe says what was wrong, in words a sender can act on.
+func describe(err error) string {
+	switch {
+	case err == nil:
+		return "invalid value"
+	case errors.Is(err, jsontext.ErrDuplicateName):
+		return "appears twice (send each member once)"
+	case errors.Is(err, jsontext.ErrNonStringName):
+		return "is not a JSON object name"
+	case errors.Is(err, json.ErrUnknownName):
+		return "unknown member"
+	}
+	msg := err.Error()
+	if strings.Contains(msg, "UTF-8") {
+		return "invalid UTF-8 (send text as UTF-8)"
+	}
+	return msg
 }
 
 // AlertmanagerHook receives Alertmanager's webhook (version 4): each alert
 // whose ScopeLabel is set is a halt of that scope, firing or resolved.
 type AlertmanagerHook struct {
-	Service    *Service
+	Notifier   Notifier
 	ScopeLabel string
 	ScopeKind  triage.ScopeKind
+	// Auth checks the credentials of each request; nil lets every
+	// request in, which the configuration allows only when told to
+	// (insecure_no_auth).
+	Auth *Auth
+	// Refusals logs and counts refused requests.
+	Refusals *Refusals
+	Now      func() time.Time
 }
 
 // amMessage is Alertmanager's webhook payload, version 4. Unknown fields
@@ -136,50 +198,63 @@ type amAlert struct {
 	Fingerprint  string            `json:"fingerprint"`
 }
 
-// ServeHTTP implements http.Handler. A body that is not a version 4
-// message is refused with 400 and nothing stored; alerts without the scope
-// label are skipped and counted in the answer; a store failure is a 500, so
-// that Alertmanager sends the notification again.
+// ServeHTTP implements http.Handler. A request without the configured
+// credentials is refused with 401 before its body is read. A body that is
+// not a version 4 message is refused with 400 and nothing stored; alerts
+// without the scope label are skipped and counted in the answer; a store
+// failure is a 500, so that Alertmanager sends the notification again.
+// The alerts are stored in one transaction and the answer sent; triage
+// and posts happen later.
 func (h *AlertmanagerHook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	s := h.Service
 	const hook = "alertmanager"
+	if h.Auth != nil {
+		if reason, msg := h.Auth.check(r); reason != "" {
+			w.Header().Set("WWW-Authenticate", h.Auth.challenge())
+			h.Refusals.refuse(w, hook, http.StatusUnauthorized, reason, msg)
+			return
+		}
+	}
 	body, tooLarge, err := readBody(r, maxAlertmanagerBody)
 	switch {
 	case err != nil:
-		s.reject(w, hook, http.StatusBadRequest, reasonMalformed, "body: "+err.Error())
+		h.Refusals.refuse(w, hook, http.StatusBadRequest, reasonMalformed, "body: "+err.Error())
 		return
 	case tooLarge:
-		s.reject(w, hook, http.StatusRequestEntityTooLarge, reasonTooLarge, fmt.Sprintf("body larger than %d MiB", maxAlertmanagerBody>>20))
+		h.Refusals.refuse(w, hook, http.StatusRequestEntityTooLarge, reasonTooLarge, fmt.Sprintf("body larger than %d MiB", maxAlertmanagerBody>>20))
 		return
 	}
 	var m amMessage
-	if err := json.Unmarshal(body, &m); err != nil {
-		s.reject(w, hook, http.StatusBadRequest, reasonMalformed, "body is not an Alertmanager webhook message: "+err.Error())
+	if err := decode(body, &m, false); err != nil {
+		h.Refusals.refuse(w, hook, http.StatusBadRequest, reasonMalformed, "body is not an Alertmanager webhook message: "+err.Error())
 		return
 	}
 	if m.Version != "4" {
-		s.reject(w, hook, http.StatusBadRequest, reasonMalformed, fmt.Sprintf("version %q: Sift reads Alertmanager webhook messages of version 4", m.Version))
+		h.Refusals.refuse(w, hook, http.StatusBadRequest, reasonMalformed, fmt.Sprintf("version %q: Sift reads Alertmanager webhook messages of version 4", halts.Clip(m.Version, 20)))
 		return
 	}
-	now := s.opts.Now()
-	var events []Event
+	now := h.Now()
+	events := make([]halts.Event, 0, len(m.Alerts))
 	var skipped []string
+	skippedN := 0
 	for i, a := range m.Alerts {
 		if a.Status != "firing" && a.Status != "resolved" {
-			s.reject(w, hook, http.StatusBadRequest, reasonMalformed, fmt.Sprintf("alerts[%d].status %q: want firing or resolved", i, a.Status))
+			h.Refusals.refuse(w, hook, http.StatusBadRequest, reasonMalformed, fmt.Sprintf("alerts[%d].status %q: want firing or resolved", i, halts.Clip(a.Status, 40)))
 			return
 		}
 		name := a.Labels[h.ScopeLabel]
-		if msg := checkScopeName(name); msg != "" {
-			skipped = append(skipped, fmt.Sprintf("alerts[%d]: label %s %s", i, h.ScopeLabel, msg))
+		if msg := halts.CheckScopeName(name); msg != "" {
+			skippedN++
+			if len(skipped) < maxSkippedListed {
+				skipped = append(skipped, fmt.Sprintf("alerts[%d]: label %s %s", i, h.ScopeLabel, msg))
+			}
 			continue
 		}
 		fp := a.Fingerprint
 		if fp == "" {
 			fp = labelsFingerprint(a.Labels)
 		}
-		e := Event{
-			Source: SourceAlertmanager,
+		e := halts.Event{
+			Source: halts.SourceAlertmanager,
 			// The start is part of the key: the same alert firing again
 			// after it resolved is a new halt, and a late firing notice
 			// of a resolved one is not.
@@ -197,20 +272,24 @@ func (h *AlertmanagerHook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		events = append(events, e)
 	}
-	results := make([]Result, 0, len(events))
-	for _, e := range events {
-		res, err := s.Notify(r.Context(), e)
-		if err != nil {
-			s.opts.Log.WithError(err).WithField("key", e.Key).Error("storing an Alertmanager halt failed")
-			answer(w, http.StatusInternalServerError, map[string]string{"error": "the halt could not be stored; send it again"})
-			return
-		}
-		results = append(results, res)
+	results, err := h.Notifier.NotifyAll(r.Context(), events)
+	if err != nil {
+		h.Refusals.log.WithError(err).WithField("alerts", len(events)).Error("storing Alertmanager halts failed")
+		answer(w, http.StatusInternalServerError, map[string]string{"error": "the halts could not be stored; send them again"})
+		return
 	}
+	if skippedN > 0 {
+		h.Refusals.log.WithFields(logrus.Fields{"skipped": skippedN, "first": skipped[0], "scope_label": h.ScopeLabel}).Warn("alerts without a scope skipped")
+	}
+	counts := map[halts.Result]int{}
+	for _, res := range results {
+		counts[res]++
+	}
+	out := map[string]any{"stored": len(results), "results": counts, "skipped": skippedN}
 	if len(skipped) > 0 {
-		s.opts.Log.WithFields(logrus.Fields{"skipped": skipped, "scope_label": h.ScopeLabel}).Warn("alerts without a scope skipped")
+		out["skipped_alerts"] = skipped
 	}
-	answer(w, http.StatusOK, map[string]any{"stored": len(results), "results": results, "skipped": skipped})
+	answer(w, http.StatusOK, out)
 }
 
 // labelsFingerprint stands in for a missing alert fingerprint: a hash of
@@ -237,27 +316,17 @@ func past(t, now time.Time) time.Time {
 	return t
 }
 
-// checkScopeName says what is wrong with a scope name from a source, or "".
-func checkScopeName(name string) string {
-	switch {
-	case name == "":
-		return "is missing"
-	case len(name) > maxScopeName:
-		return fmt.Sprintf("is longer than %d characters", maxScopeName)
-	case strings.IndexFunc(name, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0:
-		return fmt.Sprintf("%q has spaces or control characters", clip(name, 80))
-	}
-	return ""
-}
-
 // PipelineHook receives the release pipeline's halt notices, signed with
 // HMAC-SHA256 over the timestamp, the delivery id and the body.
 type PipelineHook struct {
-	Service *Service
+	Notifier   Notifier
+	Deliveries Deliveries
 	// Secret is the shared HMAC key; it is never logged nor echoed.
 	Secret config.Secret
 	// MaxSkew is how far the delivery's timestamp may be from now.
-	MaxSkew time.Duration
+	MaxSkew  time.Duration
+	Refusals *Refusals
+	Now      func() time.Time
 }
 
 // pipelineNotice is the pipeline's JSON body.
@@ -284,81 +353,80 @@ func Sign(secret []byte, timestamp, delivery string, body []byte) string {
 // timestamp (401), then the body (400), then the delivery id (401 when
 // already used). Nothing is stored before every check passed.
 func (h *PipelineHook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	s := h.Service
 	const hook = "pipeline"
 	body, tooLarge, err := readBody(r, maxPipelineBody)
 	switch {
 	case err != nil:
-		s.reject(w, hook, http.StatusBadRequest, reasonMalformed, "body: "+err.Error())
+		h.Refusals.refuse(w, hook, http.StatusBadRequest, reasonMalformed, "body: "+err.Error())
 		return
 	case tooLarge:
-		s.reject(w, hook, http.StatusRequestEntityTooLarge, reasonTooLarge, fmt.Sprintf("body larger than %d KiB", maxPipelineBody>>10))
+		h.Refusals.refuse(w, hook, http.StatusRequestEntityTooLarge, reasonTooLarge, fmt.Sprintf("body larger than %d KiB", maxPipelineBody>>10))
 		return
 	}
 	sig, ts, delivery := r.Header.Get(HeaderSignature), r.Header.Get(HeaderTimestamp), r.Header.Get(HeaderDelivery)
 	if sig == "" || ts == "" || delivery == "" {
-		s.reject(w, hook, http.StatusUnauthorized, reasonMissingSignature,
+		h.Refusals.refuse(w, hook, http.StatusUnauthorized, reasonMissingSignature,
 			fmt.Sprintf("missing signature: send %s, %s and %s", HeaderSignature, HeaderTimestamp, HeaderDelivery))
 		return
 	}
 	want := Sign([]byte(h.Secret.Reveal()), ts, delivery, body)
 	if !hmac.Equal([]byte(sig), []byte(want)) {
-		s.reject(w, hook, http.StatusUnauthorized, reasonBadSignature, "bad signature")
+		h.Refusals.refuse(w, hook, http.StatusUnauthorized, reasonBadSignature, "bad signature")
 		return
 	}
-	now := s.opts.Now()
+	now := h.Now()
 	secs, err := strconv.ParseInt(ts, 10, 64)
 	if err != nil {
-		s.reject(w, hook, http.StatusUnauthorized, reasonStale, HeaderTimestamp+" is not Unix seconds")
+		h.Refusals.refuse(w, hook, http.StatusUnauthorized, reasonStale, HeaderTimestamp+" is not Unix seconds")
 		return
 	}
 	if skew := now.Sub(time.Unix(secs, 0)); skew > h.MaxSkew || skew < -h.MaxSkew {
-		s.reject(w, hook, http.StatusUnauthorized, reasonStale,
+		h.Refusals.refuse(w, hook, http.StatusUnauthorized, reasonStale,
 			fmt.Sprintf("timestamp %s off by more than %s: sign each delivery when it is sent, and check the clocks", ts, h.MaxSkew))
 		return
 	}
 	if !deliveryIDPattern.MatchString(delivery) {
-		s.reject(w, hook, http.StatusBadRequest, reasonMalformed, HeaderDelivery+" must be 8 to 128 letters, digits, '.', '_', ':' or '-' (e.g. a UUID)")
+		h.Refusals.refuse(w, hook, http.StatusBadRequest, reasonMalformed, HeaderDelivery+" must be 8 to 128 letters, digits, '.', '_', ':' or '-' (e.g. a UUID)")
 		return
 	}
 	e, msg := pipelineEvent(body)
 	if msg != "" {
-		s.reject(w, hook, http.StatusBadRequest, reasonMalformed, msg)
+		h.Refusals.refuse(w, hook, http.StatusBadRequest, reasonMalformed, msg)
 		return
 	}
-	fresh, err := s.store.useDelivery(r.Context(), delivery, now, now.Add(-2*h.MaxSkew))
+	fresh, err := h.Deliveries.UseDelivery(r.Context(), delivery, now, now.Add(-2*h.MaxSkew))
 	if err != nil {
-		s.opts.Log.WithError(err).Error("recording a pipeline delivery failed")
+		h.Refusals.log.WithError(err).Error("recording a pipeline delivery failed")
 		answer(w, http.StatusInternalServerError, map[string]string{"error": "the delivery could not be stored; sign and send it again"})
 		return
 	}
 	if !fresh {
-		s.reject(w, hook, http.StatusUnauthorized, reasonReplayed, "replayed delivery: this delivery id was already used")
+		h.Refusals.refuse(w, hook, http.StatusUnauthorized, reasonReplayed, "replayed delivery: this delivery id was already used")
 		return
 	}
-	res, err := s.Notify(r.Context(), e)
+	res, err := h.Notifier.NotifyAll(r.Context(), []halts.Event{e})
 	if err != nil {
-		s.opts.Log.WithError(err).WithField("key", e.Key).Error("storing a pipeline halt failed")
+		h.Refusals.log.WithError(err).WithField("key", e.Key).Error("storing a pipeline halt failed")
 		answer(w, http.StatusInternalServerError, map[string]string{"error": "the halt could not be stored; sign and send it again with a new delivery id"})
 		return
 	}
-	answer(w, http.StatusOK, map[string]any{"result": res})
+	answer(w, http.StatusOK, map[string]any{"result": res[0]})
 }
 
 // pipelineEvent validates a notice and returns its event, or what is wrong.
-func pipelineEvent(body []byte) (Event, string) {
+func pipelineEvent(body []byte) (halts.Event, string) {
 	var n pipelineNotice
-	if err := decodeStrict(body, &n); err != nil {
-		return Event{}, "body is not a halt notice: " + err.Error()
+	if err := decode(body, &n, true); err != nil {
+		return halts.Event{}, "body is not a halt notice: " + err.Error()
 	}
 	var problems []string
 	if n.ID == "" || len(n.ID) > maxID || strings.IndexFunc(n.ID, unicode.IsControl) >= 0 {
 		problems = append(problems, fmt.Sprintf("id: want 1 to %d printable characters", maxID))
 	}
 	if n.Status != "firing" && n.Status != "resolved" {
-		problems = append(problems, fmt.Sprintf("status %q: want firing or resolved", clip(n.Status, 40)))
+		problems = append(problems, fmt.Sprintf("status %q: want firing or resolved", halts.Clip(n.Status, 40)))
 	}
-	scope, msg := parseScope(n.Scope)
+	scope, msg := halts.ParseScope(n.Scope)
 	if msg != "" {
 		problems = append(problems, "scope: "+msg)
 	}
@@ -371,34 +439,12 @@ func pipelineEvent(body []byte) (Event, string) {
 		}
 	}
 	if len(problems) > 0 {
-		return Event{}, strings.Join(problems, "; ")
+		return halts.Event{}, strings.Join(problems, "; ")
 	}
-	return Event{
-		Source: SourcePipeline, Key: "pipeline/" + n.ID, Name: nonEmpty(oneLine(n.Name), "release pipeline"),
+	return halts.Event{
+		Source: halts.SourcePipeline, Key: "pipeline/" + n.ID, Name: nonEmpty(halts.OneLine(n.Name), "release pipeline"),
 		Scope: scope, Reason: n.Reason, URL: n.URL, Firing: n.Status == "firing",
 	}, ""
-}
-
-// parseScope reads "dc ams01", "datacenter ams01", "group europe" or
-// "minion web-01".
-func parseScope(s string) (triage.Scope, string) {
-	words := strings.Fields(s)
-	if len(words) != 2 {
-		return triage.Scope{}, fmt.Sprintf("%q: want KIND NAME, e.g. \"dc ams01\", \"group europe\" or \"minion web-01\"", clip(s, 80))
-	}
-	kind, ok := commands.Kind(words[0])
-	if !ok {
-		return triage.Scope{}, fmt.Sprintf("kind %q: want dc, datacenter, group or minion", clip(words[0], 40))
-	}
-	if msg := checkScopeName(words[1]); msg != "" {
-		return triage.Scope{}, "name " + msg
-	}
-	if kind == triage.ScopeMinion {
-		if err := triage.ValidateMinionID(words[1]); err != nil {
-			return triage.Scope{}, err.Error()
-		}
-	}
-	return triage.Scope{Kind: kind, Name: words[1]}, ""
 }
 
 func nonEmpty(s, fallback string) string {
@@ -407,8 +453,3 @@ func nonEmpty(s, fallback string) string {
 	}
 	return s
 }
-
-// scopeKinds are the kinds a source's configuration may name.
-var scopeKinds = []triage.ScopeKind{triage.ScopeMinion, triage.ScopeDatacenter, triage.ScopeGroup}
-
-func validKind(k triage.ScopeKind) bool { return slices.Contains(scopeKinds, k) }

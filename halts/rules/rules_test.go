@@ -1,4 +1,4 @@
-package halts_test
+package rules_test
 
 import (
 	"context"
@@ -11,6 +11,8 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/sift-chatops/sift/halts"
+	"github.com/sift-chatops/sift/halts/haltstest"
+	"github.com/sift-chatops/sift/halts/rules"
 	"github.com/sift-chatops/sift/promapi"
 	"github.com/sift-chatops/sift/triage"
 )
@@ -54,14 +56,14 @@ func (q *fakeQuerier) set(err error, dcs ...string) {
 	}
 }
 
-var testRule = halts.Rule{
+var testRule = rules.Rule{
 	Name: "salt-failures", Schedule: "@every 1s", Query: `salt_failed_ratio > 0.2`,
 	ScopeLabel: "datacenter", ScopeKind: triage.ScopeDatacenter,
 }
 
-func openScopes(t *testing.T, r *rig) []string {
+func openScopes(t *testing.T, r *haltstest.Rig) []string {
 	t.Helper()
-	hs, err := r.svc.OpenHalts(context.Background(), halts.SourceRule, testRule.Name)
+	hs, err := r.Svc.OpenHalts(context.Background(), halts.SourceRule, testRule.Name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,9 +75,9 @@ func openScopes(t *testing.T, r *rig) []string {
 }
 
 func TestRuleCheck(t *testing.T) {
-	r := newRig(t, newPoster())
+	r := haltstest.NewRig(t, haltstest.NewPoster())
 	q := &fakeQuerier{}
-	rules, err := halts.NewRules(r.svc, q, []halts.Rule{testRule}, "http://prometheus.example.com:9090")
+	sched, err := rules.New(r.Svc, q, []rules.Rule{testRule}, rules.Options{PrometheusURL: "http://prometheus.example.com:9090", Log: r.Log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,8 +98,8 @@ func TestRuleCheck(t *testing.T) {
 	}
 	for _, s := range steps {
 		q.set(s.err, s.dcs...)
-		r.clock.Advance(time.Minute)
-		err := rules.Check(context.Background(), testRule)
+		r.Clock.Advance(time.Minute)
+		err := sched.Check(context.Background(), testRule)
 		if (err != nil) != s.wantErr {
 			t.Fatalf("%s: Check = %v, want error %v", s.name, err, s.wantErr)
 		}
@@ -107,7 +109,7 @@ func TestRuleCheck(t *testing.T) {
 	}
 	// ams01 halted twice: two halts, each with its own fingerprint.
 	var ams []halts.Halt
-	for _, h := range r.halts() {
+	for _, h := range r.Halts() {
 		if h.Scope.Name == "ams01" {
 			ams = append(ams, h)
 		}
@@ -121,12 +123,12 @@ func TestRuleCheck(t *testing.T) {
 }
 
 func TestNewRulesRefusesBadRules(t *testing.T) {
-	r := newRig(t, newPoster())
+	r := haltstest.NewRig(t, haltstest.NewPoster())
 	bad := testRule
 	bad.Schedule = "every minute"
 	badKind := testRule
 	badKind.ScopeKind = "rack"
-	_, err := halts.NewRules(r.svc, &fakeQuerier{}, []halts.Rule{bad, badKind}, "")
+	_, err := rules.New(r.Svc, &fakeQuerier{}, []rules.Rule{bad, badKind}, rules.Options{})
 	if err == nil || !strings.Contains(err.Error(), `schedule "every minute"`) || !strings.Contains(err.Error(), `scope kind "rack"`) {
 		t.Errorf("NewRules = %v, want both problems", err)
 	}
@@ -135,17 +137,17 @@ func TestNewRulesRefusesBadRules(t *testing.T) {
 // TestPanickingCheckDoesNotStopScheduler runs the real cron scheduler: the
 // first check panics, and later checks still run.
 func TestPanickingCheckDoesNotStopScheduler(t *testing.T) {
-	r := newRig(t, newPoster())
-	r.log.SetLevel(logrus.DebugLevel)
+	r := haltstest.NewRig(t, haltstest.NewPoster())
+	r.Log.SetLevel(logrus.DebugLevel)
 	q := &fakeQuerier{panicOn: map[int]bool{1: true}, called: make(chan int, 10)}
 	q.set(nil, "ams01")
-	rules, err := halts.NewRules(r.svc, q, []halts.Rule{testRule}, "")
+	sched, err := rules.New(r.Svc, q, []rules.Rule{testRule}, rules.Options{Log: r.Log})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- rules.Run(ctx) }()
+	go func() { done <- sched.Run(ctx) }()
 	var stopped bool
 	stop := func() {
 		if !stopped {
@@ -168,5 +170,46 @@ func TestPanickingCheckDoesNotStopScheduler(t *testing.T) {
 	stop()
 	if got := openScopes(t, r); len(got) != 1 || got[0] != "ams01" {
 		t.Errorf("open halts %v: want ams01 from the checks after the panic", got)
+	}
+}
+
+// TestFollowerRunsNoCheck: a replica that does not lead the rules asks at
+// each turn and queries nothing.
+func TestFollowerRunsNoCheck(t *testing.T) {
+	r := haltstest.NewRig(t, haltstest.NewPoster())
+	q := &fakeQuerier{}
+	q.set(nil, "ams01")
+	asked := make(chan struct{}, 10)
+	follower := func(context.Context) (bool, error) {
+		select {
+		case asked <- struct{}{}:
+		default:
+		}
+		return false, nil
+	}
+	sched, err := rules.New(r.Svc, q, []rules.Rule{testRule}, rules.Options{Leader: follower, Log: r.Log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- sched.Run(ctx) }()
+	deadline := time.After(30 * time.Second)
+	for range 2 {
+		select {
+		case <-asked:
+		case <-deadline:
+			t.Fatal("the scheduler never asked for the leadership")
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Run = %v", err)
+	}
+	q.mu.Lock()
+	calls := q.calls
+	q.mu.Unlock()
+	if calls != 0 || len(openScopes(t, r)) != 0 {
+		t.Errorf("a follower ran %d queries and has open halts %v; want none", calls, openScopes(t, r))
 	}
 }
