@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"unicode/utf8"
 )
 
 // Bounds that keep a report's memory flat however many minions answer.
@@ -75,12 +76,14 @@ type exampleAcc struct {
 	// first is the smallest text seen with the smallest minion that sent
 	// it: the example when every text is different (each minion's own
 	// values), whatever order the minions arrived in.
-	first Example
+	first    Example
+	firstCut bool
 }
 
 type textCount struct {
 	n      int
 	minion string
+	cut    bool // the message was longer than its key
 }
 
 type removedAcc struct {
@@ -182,16 +185,42 @@ func (c *causeAcc) add(m Minion) {
 	}
 }
 
+// evidenceKey is the part of a message kept as evidence: its first
+// maxEvidenceText bytes, cut at a rune, without copying. A message is
+// counted under its key and copied only when the key is new: under the
+// aggregator's lock, most messages are ones seen before.
+func evidenceKey(s string) (key string, cut bool) {
+	if len(s) <= maxEvidenceText {
+		return s, false
+	}
+	i := maxEvidenceText
+	for i > 0 && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	return s[:i], true
+}
+
+// evidenceText is what a person is shown of a key.
+func evidenceText(key string, cut bool) string {
+	key = strings.ToValidUTF8(key, "\uFFFD")
+	if cut {
+		return key + "…"
+	}
+	return key
+}
+
 func (c *causeAcc) message(s string) {
 	if s == "" {
 		return
 	}
-	s = truncate(s, maxEvidenceText)
+	key, cut := evidenceKey(s)
 	if c.messages == nil {
 		c.messages = map[string]int{}
 	}
-	if _, ok := c.messages[s]; ok || len(c.messages) < maxDistinctMessages {
-		c.messages[s]++
+	if _, ok := c.messages[key]; ok {
+		c.messages[key]++
+	} else if len(c.messages) < maxDistinctMessages {
+		c.messages[strings.Clone(evidenceText(key, cut))]++
 	}
 }
 
@@ -221,15 +250,18 @@ func (c *causeAcc) example(sig Signature, text, minion string) {
 		c.examples[sig] = e
 	}
 	e.minions++
-	text = truncate(text, maxEvidenceText)
-	if e.first.Text == "" || text < e.first.Text || text == e.first.Text && minion < e.first.Minion {
-		e.first = Example{Text: text, Minion: minion}
-	}
-	if tc, ok := e.texts[text]; ok {
+	key, cut := evidenceKey(text)
+	if tc, ok := e.texts[key]; ok {
 		tc.n++
 		tc.minion = min(tc.minion, minion)
-	} else if len(e.texts) < maxDistinctMessages {
-		e.texts[text] = &textCount{n: 1, minion: minion}
+		return
+	}
+	key = strings.Clone(key)
+	if e.first.Text == "" || key < e.first.Text || key == e.first.Text && minion < e.first.Minion {
+		e.first, e.firstCut = Example{Text: key, Minion: minion}, cut
+	}
+	if len(e.texts) < maxDistinctMessages {
+		e.texts[key] = &textCount{n: 1, minion: minion, cut: cut}
 	}
 }
 
@@ -589,7 +621,7 @@ func (c *causeAcc) mergeExample(sig Signature, o *exampleAcc) {
 	}
 	e.minions += o.minions
 	if e.first.Text == "" || o.first.Text < e.first.Text || o.first.Text == e.first.Text && o.first.Minion < e.first.Minion {
-		e.first = o.first
+		e.first, e.firstCut = o.first, o.firstCut
 	}
 	for text, tc := range o.texts {
 		if mine, ok := e.texts[text]; ok {
@@ -700,13 +732,14 @@ func (c *causeAcc) buildExamples() []Example {
 	}
 	out := make([]Example, 0, len(clustered.examples))
 	for _, e := range clustered.examples {
-		ex := e.first
+		ex, cut := e.first, e.firstCut
 		best := 1
 		for text, tc := range e.texts {
 			if tc.n > best || tc.n == best && best > 1 && text < ex.Text {
-				ex, best = Example{Text: text, Minion: tc.minion}, tc.n
+				ex, cut, best = Example{Text: text, Minion: tc.minion}, tc.cut, tc.n
 			}
 		}
+		ex.Text = evidenceText(ex.Text, cut)
 		ex.Count = e.minions
 		out = append(out, ex)
 	}
