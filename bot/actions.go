@@ -336,3 +336,9 @@ func (b *Bot) postCauseMinions(ctx context.Context, cmd *command, r *triage.Repo
 	}
 	return usageErr{fmt.Sprintf("this report has no minions for cause #%s", truncate(rank, 10))}
 }
+
+// rerunCommand is the slash command that runs a scope's triage again, as
+// plain text.
+func (b *Bot) rerunCommand(s triage.Scope) string {
+	return strings.Trim(b.rerun(s), "`")
+}

@@ -345,7 +345,7 @@ func (b *Bot) run(life lifetimes, channel, threadTS string, scope triage.Scope, 
 		defer cancel()
 		msg := triage.StoppedHeadline(d, b.rerun(scope)) + "."
 		finished = true
-		uerr := live.finish(nctx, formatters.SlackError(scope, msg, o))
+		uerr := live.finish(nctx, formatters.SlackStopped(scope, d, b.rerunCommand(scope), o))
 		_, rerr := b.Reply(nctx, channel, root, formatters.SlackMessage{Text: ":octagonal_sign: " + msg})
 		res.postErr = errors.Join(uerr, rerr)
 

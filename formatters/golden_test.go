@@ -75,4 +75,8 @@ func TestGoldenSlackProgressAndError(t *testing.T) {
 	failed := SlackError(scope, `group "eu": datacenter "par03" is not in the inventory`, SlackOptions{Title: "Pipeline halt: salt-failures-dc"})
 	checkMessage(t, "error", failed)
 	golden(t, "error.slack.json", slackJSON(t, failed))
+
+	stopped := SlackStopped(scope, 28400*time.Millisecond, "/blame-group eu", SlackOptions{RequestedBy: "U07SRE0001"})
+	checkMessage(t, "stopped-early", stopped)
+	golden(t, "stopped-early.slack.json", slackJSON(t, stopped))
 }

@@ -228,6 +228,30 @@ func SlackError(scope triage.Scope, msg string, o SlackOptions) SlackMessage {
 	}
 }
 
+// SlackStopped renders the message that replaces the summary of a triage
+// Sift stopped (it was shutting down) before any report: a stop, not an
+// error and not an all-clear, with the way to run it again. rerun is the
+// command that does, e.g. "/blame-dc ams01"; empty for the @sift form.
+func SlackStopped(scope triage.Scope, elapsed time.Duration, rerun string, o SlackOptions) SlackMessage {
+	var m message
+	if o.Title != "" {
+		m.add(header(o.Title), 0, 0)
+	}
+	what := inline(scope.String(), 300)
+	if rerun == "" {
+		rerun = "@sift " + mentionVerb(scope.Kind) + " " + scope.Name
+	}
+	text := fmt.Sprintf(":octagonal_sign: *Sift was stopped before this triage of %s finished* (after %s). Nothing here is a result: press *Re-run*, or run %s.",
+		what, formatDuration(elapsed), code(rerun, 300))
+	m.add(section(text), 0, 0)
+	m.add(contextBlock(requestedBy(o)), 0, 0)
+	m.add(actions("sift_actions", rerunButton(scope, true)), 0, 0)
+	return SlackMessage{
+		Text:   fallback(fmt.Sprintf("Sift was stopped before this triage of %s finished (after %s); run %s again.", what, formatDuration(elapsed), inline(rerun, 300))),
+		Blocks: m.blocks,
+	}
+}
+
 // writer renders one report. It remembers whom it has mentioned, so that
 // each person is mentioned at most once per report.
 type writer struct {
