@@ -26,7 +26,6 @@ import (
 	"hash/fnv"
 	"net/url"
 	"os"
-	"strings"
 	"sync"
 	"time"
 
@@ -143,11 +142,6 @@ type Store struct {
 	id      int32
 	// leads maps a lease to the owner that holds it on this session.
 	leads map[string]string
-}
-
-// IsURL reports whether a halts.store setting names a PostgreSQL database.
-func IsURL(store string) bool {
-	return strings.HasPrefix(store, "postgres://") || strings.HasPrefix(store, "postgresql://")
 }
 
 // Redacted returns the URL with its password, if any, masked.
