@@ -192,8 +192,12 @@ func (a Access) Open() bool { return len(a.Users) == 0 && len(a.Usergroups) == 0
 type Halts struct {
 	// Channel is the Slack channel id halts are posted to.
 	Channel string
-	// Store is the SQLite path that remembers open halts across restarts.
+	// Store is the SQLite path that remembers open halts across restarts,
+	// or a postgres:// URL of the database several replicas share.
 	Store string
+	// StorePassword is the PostgreSQL user's password, by reference
+	// (store_password_file, _env, _vault); never in the URL.
+	StorePassword Secret
 	// StillFailingInterval is how often an open halt is re-announced.
 	StillFailingInterval time.Duration
 	// Listen is the webhook listener address; defaults to Metrics.Listen.

@@ -125,6 +125,10 @@ type fileHalts struct {
 	CoalesceWindow       string           `yaml:"coalesce_window"`
 	MaxPostsPerHour      *int             `yaml:"max_posts_per_hour"`
 	StoreRetention       string           `yaml:"store_retention"`
+	StorePassword        string           `yaml:"store_password"`
+	StorePasswordFile    string           `yaml:"store_password_file"`
+	StorePasswordEnv     string           `yaml:"store_password_env"`
+	StorePasswordVault   *fileVaultRef    `yaml:"store_password_vault"`
 }
 
 type fileHaltRule struct {
@@ -463,6 +467,8 @@ func (f *fileConfig) apply(c *Config, dir string) []error {
 		ch := defaultHalts()
 		ch.Channel = h.Channel
 		setString(&ch.Store, h.Store)
+		secret(StorePasswordKey, fileRef{h.StorePassword, h.StorePasswordFile, h.StorePasswordEnv, h.StorePasswordVault},
+			func(c *Config) *Secret { return &c.Halts.StorePassword })
 		dur("halts.still_failing_interval", h.StillFailingInterval, &ch.StillFailingInterval)
 		ch.Listen = h.Listen
 		ch.PrometheusURL = h.PrometheusURL

@@ -325,6 +325,7 @@ func (c *Config) validateHalts(p *problems) {
 	if h.Store == "" {
 		p.add("halts.store", "empty (set the SQLite path, e.g. /var/lib/sift/sift.db)")
 	}
+	c.validateStore(p)
 	positive(p, "halts.still_failing_interval", h.StillFailingInterval, "30m")
 	if h.Active() {
 		if h.Channel == "" {
