@@ -7,6 +7,7 @@ package vault
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net/http"
@@ -58,14 +59,22 @@ type Options struct {
 
 // New builds a client for cfg; it does not contact Vault.
 func New(cfg config.Vault, opts Options) (*Client, error) {
-	vc := vaultapi.DefaultConfig()
-	vc.Address = cfg.Address
-	vc.Timeout = requestTimeout
-	// One retry: Sift keeps its last good values when Vault is down, so
-	// a long retry chain only delays the answer.
-	vc.MaxRetries = 1
+	// Not vaultapi.DefaultConfig: it reads VAULT_ADDR, VAULT_SKIP_VERIFY
+	// and friends from the process, and Sift's configuration is the only
+	// source of how it reaches Vault.
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+	hc := &http.Client{Transport: tr,
+		// The client follows Vault's redirects itself.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	if opts.HTTPClient != nil {
-		vc.HttpClient = opts.HTTPClient
+		hc = opts.HTTPClient
+	}
+	vc := &vaultapi.Config{
+		Address: cfg.Address, HttpClient: hc, Timeout: requestTimeout,
+		// One retry: Sift keeps its last good values when Vault is down,
+		// so a long retry chain only delays the answer.
+		MaxRetries: 1, MinRetryWait: 500 * time.Millisecond, MaxRetryWait: 1500 * time.Millisecond,
 	}
 	if cfg.CAFile != "" || cfg.ServerName != "" {
 		if err := vc.ConfigureTLS(&vaultapi.TLSConfig{CACert: cfg.CAFile, TLSServerName: cfg.ServerName}); err != nil {
@@ -79,7 +88,11 @@ func New(cfg config.Vault, opts Options) (*Client, error) {
 	// The client reads VAULT_TOKEN and friends from the process; Sift's
 	// configuration is the only source of its credentials.
 	api.ClearToken()
-	api.SetNamespace(cfg.Namespace)
+	if cfg.Namespace != "" {
+		api.SetNamespace(cfg.Namespace)
+	} else {
+		api.ClearNamespace()
+	}
 	log := opts.Log
 	if log == nil {
 		l := logrus.New()
