@@ -444,9 +444,7 @@ func (a *Aggregator) addFailing(m Minion) {
 		c.ev.ServiceURL = origin
 		c.add(m)
 		c.window(m)
-		tmpl = template(tmpl, example, m.ID)
-		c.message(tmpl)
-		c.example(Signature{Template: tmpl}, example, m.ID)
+		c.example(Signature{Template: template(tmpl, example, m.ID)}, example, m.ID)
 		explained = true
 	}
 	for _, e := range m.CompileErrors {
@@ -470,12 +468,17 @@ func (a *Aggregator) addFailing(m Minion) {
 	}
 	// Nothing above explains the minion: its failed states themselves are
 	// the cause, grouped by signature; each counts the minion once.
-	var done []Signature
+	var done map[Signature]struct{}
+	if len(fails) > 1 {
+		done = make(map[Signature]struct{}, len(fails))
+	}
 	for _, f := range fails {
-		if slices.Contains(done, f.sig) {
+		if _, dup := done[f.sig]; dup {
 			continue
 		}
-		done = append(done, f.sig)
+		if done != nil {
+			done[f.sig] = struct{}{}
+		}
 		c := a.stateCause(f.sig)
 		for _, d := range f.dependents {
 			c.dependent(d)
@@ -683,6 +686,13 @@ func (c *causeAcc) build() Cause {
 	}
 	ev.FailedStates = topSignatures(clusterCounts(c.states), maxEvidenceStates)
 	ev.Examples = c.buildExamples()
+	if c.id.kind == CauseExternalService {
+		// What the minions said of the service: one real message per
+		// template, never the template.
+		for _, ex := range ev.Examples {
+			ev.Messages = append(ev.Messages, ex.Text)
+		}
+	}
 	key := c.id.key
 	if c.id.kind == CauseFailedState {
 		key = c.sig.Key()

@@ -156,3 +156,23 @@ func TestCommitExamplesPerTemplate(t *testing.T) {
 		t.Errorf("failed states = %+v", ev.FailedStates)
 	}
 }
+
+// TestServiceMessagesAreRealText: an external service's messages are what
+// its minions said, one per template, never a template.
+func TestServiceMessagesAreRealText(t *testing.T) {
+	var minions []Minion
+	for i := range 6 {
+		m := failingMinion(fmt.Sprintf("web-%d", i), "lon03")
+		m.CompileErrors = []CompileError{{State: "webserver.tls", URLs: []string{"https://vault.example.com:8200"},
+			Message: fmt.Sprintf("Failed to read secret secret/data/web-%d: 503 from https://vault.example.com:8200 after %d ms", i, 100+i)}}
+		minions = append(minions, m)
+	}
+	c := causesOf(t, minions)[0]
+	if c.Kind != CauseExternalService {
+		t.Fatalf("top cause %s", c.Kind)
+	}
+	want := []string{"Failed to read secret secret/data/web-0: 503 from https://vault.example.com:8200 after 100 ms"}
+	if !slices.Equal(c.Evidence.Messages, want) || len(c.Evidence.Examples) != 1 || c.Evidence.Examples[0].Count != 6 {
+		t.Errorf("messages %q, examples %+v; want %q of 6", c.Evidence.Messages, c.Evidence.Examples, want)
+	}
+}
