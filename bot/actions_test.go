@@ -424,3 +424,28 @@ func TestShortcutIsAuthorised(t *testing.T) {
 		t.Errorf("refusal not told in the thread: %+v", eph)
 	}
 }
+
+func TestButtonFullMessagesAttachesThem(t *testing.T) {
+	traceback := "Rendering SLS 'base:web' failed: Jinja error\nTraceback (most recent call last):\n" +
+		strings.Repeat("  File \"/usr/lib/python3/dist-packages/salt/utils/templates.py\", line 394, in render_jinja_tmpl\n", 20) +
+		"salt.exceptions.SaltRenderError: Vault request failed: 403 Forbidden\n"
+	h := start(t, setup{inv: &smallInventory, triagers: triagerFunc(func(ctx context.Context, s triage.Scope, _ func(triage.Progress)) (*triage.Report, error) {
+		r := cannedReport(s)
+		r.Causes[0].Evidence.Examples = []triage.Example{{Text: traceback, Minion: "web-1", Count: 3}}
+		return r, nil
+	}).factory()})
+	summary, thread := h.reportBy(alice, "/blame-dc", "ams01", 1)
+	cause := thread[0]
+	if text := blockText(cause.Blocks); !strings.Contains(text, "SaltRenderError: Vault request failed") || strings.Contains(text, "templates.py") {
+		t.Errorf("the cause shows more than the gist of the traceback:\n%s", text)
+	}
+	h.press(bob, cause, formatters.ActionCauseMessages, buttonValue(t, cause, formatters.ActionCauseMessages))
+	recs := h.waitAudit(2)
+	if r := recs[1]; r.Outcome != bot.OutcomeOK || r.Command != formatters.ActionCauseMessages || r.User != bob {
+		t.Errorf("audit record = %+v", r)
+	}
+	files := h.slack.Files()
+	if len(files) != 1 || files[0].ThreadTS != summary.TS || !strings.Contains(string(files[0].Content), traceback) {
+		t.Errorf("files = %+v", files)
+	}
+}

@@ -7,7 +7,8 @@
 //
 //	go run ./fakeslack/cmd/slackshots -o DIR
 //
-// writes DIR/one-dc.json, DIR/big-dc.json and DIR/group.json.
+// writes DIR/one-dc.json, DIR/big-dc.json, DIR/group.json and
+// DIR/stopped.json (a group triage Sift was stopped in the middle of).
 package main
 
 import (
@@ -74,6 +75,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		{"one-dc", oneDC},
 		{"big-dc", func(ctx context.Context, s *scene) error { return bigDC(ctx, s, *minions) }},
 		{"group", group},
+		{"stopped", stopped},
 	} {
 		if err := take(ctx, filepath.Join(*dir, shot.name+".json"), shot.take); err != nil {
 			return fmt.Errorf("%s: %w", shot.name, err)
@@ -89,6 +91,8 @@ type scene struct {
 	bot   *bot.Bot
 	inv   triage.Inventory
 	audit *lines
+	// stop stops the bot, as a SIGTERM would, and waits for it.
+	stop func()
 }
 
 // lines counts the lines written to it, for waiting on the audit log.
@@ -150,7 +154,7 @@ func take(ctx context.Context, path string, play func(context.Context, *scene) e
 	log.SetOutput(io.Discard)
 	b, err := bot.New(bot.Config{
 		AppToken: config.Secret("xapp-1-slackshots"), BotToken: config.Secret("xoxb-slackshots"), APIURL: fake.APIURL(),
-		ProgressInterval: 200 * time.Millisecond,
+		ProgressInterval: 200 * time.Millisecond, ShutdownGrace: 400 * time.Millisecond,
 	}, bot.Deps{
 		Triagers: func(progress func(triage.Progress)) bot.Triager {
 			return triage.New(s.inv, blamers, triage.Options{
@@ -167,7 +171,9 @@ func take(ctx context.Context, path string, play func(context.Context, *scene) e
 	runCtx, stopBot := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- b.Run(runCtx) }()
-	defer func() { stopBot(); <-done }()
+	var once sync.Once
+	s.stop = func() { once.Do(func() { stopBot(); <-done }) }
+	defer s.stop()
 	if err := fake.Wait(ctx, func() bool { return fake.Connected() == 1 }); err != nil {
 		return err
 	}
@@ -296,4 +302,17 @@ func group(ctx context.Context, s *scene) error {
 		return errors.New("no root")
 	}
 	return nil
+}
+
+// stopped starts a group triage and stops Sift before it ends: its
+// datacenters answer in up to 1.5 s, the shutdown grace is 0.4 s.
+func stopped(ctx context.Context, s *scene) error {
+	if _, err := s.slack.SendSlashCommand(ctx, fakeslack.SlashCommand{Command: "/blame-group", Text: "europe", UserID: alice, ChannelID: channel}); err != nil {
+		return err
+	}
+	if err := s.slack.Wait(ctx, func() bool { return len(s.slack.CallsTo("chat.update")) > 0 }); err != nil {
+		return err
+	}
+	s.stop()
+	return s.audit.wait(ctx, 1)
 }
