@@ -172,7 +172,11 @@ func SlackProgress(scope triage.Scope, p Progress, o SlackOptions) SlackMessage 
 	case p.MinionsAnswered > 0:
 		figures("%s minions answered", p.MinionsAnswered)
 	}
-	elapsed := formatDuration(p.Elapsed.Round(time.Second)) + " elapsed"
+	// Whole seconds: a progress message is read while it changes.
+	elapsed := wholeSeconds(p.Elapsed) + " elapsed"
+	if p.Elapsed < time.Second {
+		elapsed = "just started"
+	}
 	parts, plainParts = append(parts, elapsed), append(plainParts, elapsed)
 	what := inline(scope.String(), 300)
 	m.add(section(":hourglass_flowing_sand: Sift is triaging *"+what+"*…\n"+strings.Join(parts, " · ")), 0, 0)
@@ -242,14 +246,23 @@ func SlackStopped(scope triage.Scope, elapsed time.Duration, rerun string, o Sla
 		rerun = "@sift " + mentionVerb(scope.Kind) + " " + scope.Name
 	}
 	text := fmt.Sprintf(":octagonal_sign: *Sift was stopped before this triage of %s finished* (after %s). Nothing here is a result: press *Re-run*, or run %s.",
-		what, formatDuration(elapsed), code(rerun, 300))
+		what, wholeSeconds(elapsed), code(rerun, 300))
 	m.add(section(text), 0, 0)
 	m.add(contextBlock(requestedBy(o)), 0, 0)
 	m.add(actions("sift_actions", rerunButton(scope, true)), 0, 0)
 	return SlackMessage{
-		Text:   fallback(fmt.Sprintf("Sift was stopped before this triage of %s finished (after %s); run %s again.", what, formatDuration(elapsed), inline(rerun, 300))),
+		Text:   fallback(fmt.Sprintf("Sift was stopped before this triage of %s finished (after %s); run %s again.", what, wholeSeconds(elapsed), inline(rerun, 300))),
 		Blocks: m.blocks,
 	}
+}
+
+// wholeSeconds is a duration to the second: "28 s", "1 min 5 s".
+func wholeSeconds(d time.Duration) string {
+	d = d.Round(time.Second)
+	if d < time.Minute {
+		return fmt.Sprintf("%d s", int(d.Seconds()))
+	}
+	return formatDuration(d)
 }
 
 // writer renders one report. It remembers whom it has mentioned, so that
@@ -370,7 +383,7 @@ func stoppedNote(r *triage.Report) string {
 		return ""
 	}
 	return fmt.Sprintf("Sift was stopped before this triage finished (after %s): minions that had not answered are missing. Press *Re-run*, or send `@sift %s %s`.",
-		formatDuration(r.Duration), mentionVerb(r.Scope.Kind), inline(r.Scope.Name, 200))
+		wholeSeconds(r.Duration), mentionVerb(r.Scope.Kind), inline(r.Scope.Name, 200))
 }
 
 // mentionVerb is the word of a scope kind in an @sift command.

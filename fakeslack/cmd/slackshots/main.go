@@ -154,7 +154,7 @@ func take(ctx context.Context, path string, play func(context.Context, *scene) e
 	log.SetOutput(io.Discard)
 	b, err := bot.New(bot.Config{
 		AppToken: config.Secret("xapp-1-slackshots"), BotToken: config.Secret("xoxb-slackshots"), APIURL: fake.APIURL(),
-		ProgressInterval: 200 * time.Millisecond, ShutdownGrace: 400 * time.Millisecond,
+		ProgressInterval: 200 * time.Millisecond, ShutdownGrace: 1200 * time.Millisecond,
 	}, bot.Deps{
 		Triagers: func(progress func(triage.Progress)) bot.Triager {
 			return triage.New(s.inv, blamers, triage.Options{
@@ -305,7 +305,8 @@ func group(ctx context.Context, s *scene) error {
 }
 
 // stopped starts a group triage and stops Sift before it ends: its
-// datacenters answer in up to 1.5 s, the shutdown grace is 0.4 s.
+// unreachable minions keep it
+// going for Salt's 2 s timeout, the shutdown grace is 1.2 s.
 func stopped(ctx context.Context, s *scene) error {
 	if _, err := s.slack.SendSlashCommand(ctx, fakeslack.SlashCommand{Command: "/blame-group", Text: "europe", UserID: alice, ChannelID: channel}); err != nil {
 		return err
