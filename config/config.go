@@ -3,11 +3,13 @@
 // setting), then environment overrides, then validation that reports every
 // problem at once, each naming the key and the fix.
 //
-// Secrets (salt-api passwords, Slack tokens, the pipeline HMAC secret) are
-// given by reference: for a secret key X the file sets exactly one of X
-// (inline), X_file (a path, read at load, trailing newline trimmed; relative
-// paths are relative to the config file) or X_env (the name of an
-// environment variable). They end up in Secret fields, which never print.
+// Secrets (salt-api passwords, Slack tokens, the hooks' secrets) are given
+// by reference: for a secret key X the file sets exactly one of X (inline),
+// X_file (a path; relative paths are relative to the config file), X_env
+// (the name of an environment variable) or X_vault (a field of a Vault KV v2
+// secret). Loading reads none of them: a command reads the ones it uses
+// with Resolve or ResolveSecret, so an override variable wins even over a
+// file that is missing here. They end up in Secret fields, which never print.
 //
 // Environment overrides, applied after the file (an empty variable counts
 // as unset):
