@@ -20,12 +20,74 @@ const exampleSecretDir = "/run/secrets/sift/"
 // exampleSecrets are the secrets the examples reference, by file name or
 // environment variable, with values of the shape Sift checks.
 var exampleSecrets = map[string]string{
-	"salt-eu-password": "salt-eu-3f9a0c1d-example",
-	"slack-app-token":  "xapp-1-A0EXAMPLE-1-0123456789abcdef",
-	"slack-bot-token":  "xoxb-0000-0000-0123456789abcdef",
-	"halt-secret":      "hmac-7d1e55a0-example",
-	"SALT_US_PASSWORD": "salt-us-88c1f2e0-example",
-	"SALT_EU_PASSWORD": "salt-eu-0b6e4a27-example",
+	"salt-eu-password":   "salt-eu-3f9a0c1d-example",
+	"slack-app-token":    "xapp-1-A0EXAMPLE-1-0123456789abcdef",
+	"slack-bot-token":    "xoxb-0000-0000-0123456789abcdef",
+	"halt-secret":        "hmac-7d1e55a0-example",
+	"alertmanager-token": "am-bearer-2f8c61d4-example",
+	"postgres-password":  "pg-5b0e93c1-example",
+	"SALT_US_PASSWORD":   "salt-us-88c1f2e0-example",
+	"SALT_EU_PASSWORD":   "salt-eu-0b6e4a27-example",
+}
+
+// checkExample runs sift check-config on a configuration that references
+// its secrets under /run/secrets/sift, with those files in a temporary
+// directory and the variables in the environment.
+func checkExample(t *testing.T, name string, data []byte) {
+	t.Helper()
+	dir := t.TempDir()
+	secrets := filepath.Join(dir, "secrets") + string(filepath.Separator)
+	if err := os.Mkdir(secrets, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for key, value := range exampleSecrets {
+		if strings.ToUpper(key) == key {
+			t.Setenv(key, value)
+			continue
+		}
+		if err := os.WriteFile(secrets+key, []byte(value+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	path := filepath.Join(dir, "sift.yml")
+	text := strings.ReplaceAll(string(data), exampleSecretDir, secrets)
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := sift(t, "", "check-config", "--config", path)
+	if r.code != 0 || !strings.Contains(r.stdout, "configuration OK") {
+		t.Fatalf("check-config %s: exit %d\nstdout:\n%s\nstderr:\n%s", name, r.code, r.stdout, r.stderr)
+	}
+	for key, value := range exampleSecrets {
+		if strings.Contains(r.stdout+r.stderr, value) {
+			t.Errorf("check-config printed the secret %s", key)
+		}
+	}
+}
+
+// TestChartConfigsPassCheckConfig: the sift.yml the Helm chart's values
+// put in the ConfigMap is a valid configuration, with one replica and with
+// two on PostgreSQL.
+func TestChartConfigsPassCheckConfig(t *testing.T) {
+	for _, file := range []string{"sift/values.yaml", "ha-values.yaml"} {
+		t.Run(file, func(t *testing.T) {
+			data, err := os.ReadFile(filepath.Join("..", "..", "deploy", "helm", file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var values struct {
+				Config map[string]any `yaml:"config"`
+			}
+			if err := yaml.Unmarshal(data, &values); err != nil {
+				t.Fatal(err)
+			}
+			cfg, err := yaml.Marshal(values.Config)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkExample(t, file, cfg)
+		})
+	}
 }
 
 // TestExamplesPassCheckConfig runs sift check-config on each example, with
@@ -39,34 +101,7 @@ func TestExamplesPassCheckConfig(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			dir := t.TempDir()
-			secrets := filepath.Join(dir, "secrets") + string(filepath.Separator)
-			if err := os.Mkdir(secrets, 0o700); err != nil {
-				t.Fatal(err)
-			}
-			for key, value := range exampleSecrets {
-				if strings.ToUpper(key) == key {
-					t.Setenv(key, value)
-					continue
-				}
-				if err := os.WriteFile(secrets+key, []byte(value+"\n"), 0o600); err != nil {
-					t.Fatal(err)
-				}
-			}
-			path := filepath.Join(dir, name)
-			text := strings.ReplaceAll(string(data), exampleSecretDir, secrets)
-			if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
-				t.Fatal(err)
-			}
-			r := sift(t, "", "check-config", "--config", path)
-			if r.code != 0 || !strings.Contains(r.stdout, "configuration OK") {
-				t.Fatalf("check-config %s: exit %d\nstdout:\n%s\nstderr:\n%s", name, r.code, r.stdout, r.stderr)
-			}
-			for key, value := range exampleSecrets {
-				if strings.Contains(r.stdout+r.stderr, value) {
-					t.Errorf("check-config printed the secret %s", key)
-				}
-			}
+			checkExample(t, name, data)
 		})
 	}
 }

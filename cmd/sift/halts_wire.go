@@ -18,7 +18,6 @@ import (
 	"github.com/sift-chatops/sift/config"
 	"github.com/sift-chatops/sift/halts"
 	"github.com/sift-chatops/sift/halts/rules"
-	"github.com/sift-chatops/sift/halts/sqlite"
 	"github.com/sift-chatops/sift/halts/webhook"
 	"github.com/sift-chatops/sift/metrics"
 	"github.com/sift-chatops/sift/promapi"
@@ -49,22 +48,27 @@ type automation struct {
 	log     logrus.FieldLogger
 	metrics *metrics.Metrics
 	// store is nil when the configuration has no halts section.
-	store   halts.Store
-	triager halts.Triager
+	store halts.Store
+	// storeHealth follows a store that can be down (PostgreSQL); nil otherwise.
+	storeHealth *storeHealth
+	triager     halts.Triager
 }
 
 // newAutomation builds the metrics and opens the store, seeding the
 // repeat-offender tally from the triages it holds.
-func newAutomation(ctx context.Context, c *config.Config, log logrus.FieldLogger) (*automation, error) {
+func newAutomation(ctx context.Context, c *config.Config, secrets secretGetter, log logrus.FieldLogger) (*automation, error) {
 	a := &automation{c: c, log: log, metrics: metrics.New(metrics.Options{Masters: c.MasterNames()})}
 	if c.Halts == nil {
 		return a, nil
 	}
-	store, err := sqlite.Open(ctx, c.Halts.Store)
+	store, err := openStore(ctx, c, secrets, false)
 	if err != nil {
 		return nil, err
 	}
 	a.store = store
+	if a.storeHealth = newStoreHealth(store, log.WithField("component", "store")); a.storeHealth != nil {
+		a.metrics.AddReadiness(a.storeHealth.Check)
+	}
 	counts, err := store.StateCounts(ctx, time.Now().Add(-offenderSeedWindow))
 	if err != nil {
 		store.Close()
@@ -127,6 +131,13 @@ func (a *automation) start(ctx context.Context, g *errgroup.Group, b *bot.Bot) e
 	}
 	if addr := a.c.Metrics.Listen; addr != "" {
 		a.metrics.Register(mux(addr), b.Ready)
+	}
+	if a.storeHealth != nil {
+		runs = append(runs, func() error {
+			t := time.NewTicker(storeCheckInterval)
+			defer t.Stop()
+			return a.storeHealth.Run(ctx, t.C)
+		})
 	}
 	if h := a.c.Halts; h.Active() {
 		log := a.log.WithField("component", "halts")

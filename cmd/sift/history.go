@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/sift-chatops/sift/halts"
-	"github.com/sift-chatops/sift/halts/sqlite"
 	"github.com/sift-chatops/sift/triage"
 )
 
@@ -50,8 +49,13 @@ func runHistory(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return usageErr("history: the configuration has no halts section (the store is halts.store)")
 	}
 	// Read-only: history works for a user who may read the store and not
-	// write it, and never creates nor migrates one.
-	store, err := sqlite.OpenReadOnly(ctx, c.Halts.Store)
+	// write it, and never creates nor migrates one. Only the store's
+	// password is read, when it has one.
+	secrets, _, err := secretsOf(c, newLogger("warning", "text", stderr))
+	if err != nil {
+		return err
+	}
+	store, err := openStore(ctx, c, secrets, true)
 	if err != nil {
 		return &exitError{code: exitFailure, err: fmt.Errorf("history: %w", err)}
 	}

@@ -65,7 +65,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	defer closeAudit()
 
-	a, err := newAutomation(ctx, c, log)
+	a, err := newAutomation(ctx, c, store, log)
 	if err != nil {
 		return err
 	}
