@@ -164,6 +164,9 @@ func decodeMinion(id string, raw []byte, unwrap bool) Minion {
 	case raw[0] != '{':
 		return blameError(m, "answer is "+jsonKind(raw)+", not the blame functions' results")
 	}
+	if m, ok := decodeFast(m, raw); ok {
+		return m
+	}
 	if m, ok := decodeTyped(m, raw); ok {
 		return m
 	}

@@ -1,0 +1,131 @@
+package triage
+
+import (
+	"bytes"
+	"encoding/json"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/sift-chatops/sift/fakesalt"
+	"github.com/sift-chatops/sift/internal/fleetgen"
+)
+
+// TestDecodeFastFields: every field of the wire types is one the hand
+// decoder reads; a field added to the contract must be added there too.
+func TestDecodeFastFields(t *testing.T) {
+	for _, v := range []any{wireFailedState{}, wireCompileError{}, wireFailure{}, wireCommit{}, wireJob{}} {
+		typ := reflect.TypeOf(v)
+		var tags []string
+		for i := range typ.NumField() {
+			tag, _, _ := strings.Cut(typ.Field(i).Tag.Get("json"), ",")
+			tags = append(tags, tag)
+		}
+		got := slices.Clone(fastFields[typ.Name()])
+		slices.Sort(tags)
+		slices.Sort(got)
+		if !slices.Equal(tags, got) {
+			t.Errorf("%s: wire fields %v, hand decoder reads %v", typ.Name(), tags, got)
+		}
+	}
+}
+
+// sameDecoding checks that the hand decoder, where it accepts an answer,
+// decodes it as the general decoders do.
+func sameDecoding(t *testing.T, raw []byte) bool {
+	t.Helper()
+	fast, ok := decodeFast(Minion{ID: "web-1"}, bytes.TrimSpace(raw))
+	if !ok {
+		return false
+	}
+	slow := decodeMinionSlow("web-1", raw)
+	if !reflect.DeepEqual(fast, slow) {
+		t.Errorf("answer %.200s\nhand:    %+v\ngeneral: %+v", raw, fast, slow)
+	}
+	return true
+}
+
+// decodeMinionSlow decodes without the hand decoder.
+func decodeMinionSlow(id string, raw []byte) Minion {
+	m := Minion{ID: id}
+	raw = bytes.TrimSpace(raw)
+	if m, ok := decodeTyped(m, raw); ok {
+		return m
+	}
+	return decodeMinion(id, raw, true)
+}
+
+func TestDecodeFastMatchesGeneral(t *testing.T) {
+	var buf bytes.Buffer
+	if err := fleetgen.WriteRealistic(&buf, fleetgen.RealisticOptions{Minions: 3000, Datacenters: 3, Seed: 7}); err != nil {
+		t.Fatal(err)
+	}
+	accepted, failing := 0, 0
+	err := ReadAnswers(&buf, func(a MinionAnswer) error {
+		if sameDecoding(t, a.Raw) {
+			accepted++
+			if DecodeMinion(a.ID, a.Raw).Status == StatusFailing {
+				failing++
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Healthy, failing and no-jobs answers are well formed: the hand
+	// decoder takes them all (about 93 % of a realistic fleet).
+	if accepted < 2700 || failing < 1300 {
+		t.Errorf("hand decoder took %d of 3000 answers (%d failing)", accepted, failing)
+	}
+
+	cases := map[string]string{
+		"escapes": `{"blame.last_failed_states": [{"__id__": "a\"b\\c\/d", "__sls__": "s\u00e9", "fun": "cmd.run", "name": "x\ty", "comment": "line1\nline2 \ud83d\ude00 \u0041"}], "blame.last_highstate_failure": {"result": true, "status": "failing", "message": "m", "commits": [], "failed_job": {"jid": "1", "time": "t", "retcode": -2, "commit": "c", "codebase_version": "v"}, "last_success_job": null}, "blame.last_compile_errors": []}`,
+		"unknown fields": `{"x": [1, {"y": null}], "blame.last_failed_states": [], "blame.last_highstate_failure": {"result": true, "status": "healthy", "other": {"a": [true, false, -1.5e3]}}, "blame.last_compile_errors": [{"error_types": ["render"], "state": "s", "message": "m", "urls": [], "traceback": "t"}]}`,
+		"utf-8":          `{"blame.last_failed_states": [{"comment": "café 日本"}], "blame.last_highstate_failure": {"result": true, "status": "failing"}, "blame.last_compile_errors": []}`,
+	}
+	for name, raw := range cases {
+		if !sameDecoding(t, []byte(raw)) {
+			t.Errorf("%s: hand decoder gave up", name)
+		}
+	}
+	// The general decoders decide these, with their diagnoses.
+	refused := map[string]string{
+		"duplicate field":  `{"blame.last_failed_states": [{"comment": "a", "comment": "b"}], "blame.last_highstate_failure": {"result": true, "status": "failing"}, "blame.last_compile_errors": []}`,
+		"null string":      `{"blame.last_failed_states": [{"comment": null}], "blame.last_highstate_failure": {"result": true, "status": "failing"}, "blame.last_compile_errors": []}`,
+		"missing function": `{"blame.last_failed_states": [], "blame.last_highstate_failure": {"result": true, "status": "failing"}}`,
+		"module missing":   `{"blame.last_failed_states": "'blame.last_failed_states' is not available.", "blame.last_highstate_failure": {}, "blame.last_compile_errors": []}`,
+		"bad utf-8":        "{\"blame.last_failed_states\": [{\"comment\": \"a\xffb\"}], \"blame.last_highstate_failure\": {\"result\": true, \"status\": \"failing\"}, \"blame.last_compile_errors\": []}",
+		"lone surrogate":   `{"blame.last_failed_states": [{"comment": "\ud83d"}], "blame.last_highstate_failure": {"result": true, "status": "failing"}, "blame.last_compile_errors": []}`,
+		"fraction retcode": `{"blame.last_failed_states": [], "blame.last_highstate_failure": {"result": true, "status": "failing", "failed_job": {"retcode": 1.5}}, "blame.last_compile_errors": []}`,
+		"trailing garbage": `{"blame.last_failed_states": [], "blame.last_highstate_failure": {"result": true, "status": "healthy"}, "blame.last_compile_errors": []} x`,
+		"truncated":        `{"blame.last_failed_states": [], "blame.last_highstate_failure": {"result": true, "status": "healthy"}, "blame.last_compile_errors": [`,
+	}
+	for name, raw := range refused {
+		if _, ok := decodeFast(Minion{ID: "web-1"}, []byte(raw)); ok {
+			t.Errorf("%s: hand decoder accepted %s", name, raw)
+		}
+	}
+}
+
+func TestDecodeFastSamples(t *testing.T) {
+	for _, raw := range []json.RawMessage{
+		fakesalt.FailedState(fakesalt.Failure{}), fakesalt.CompileError(fakesalt.Failure{}), fakesalt.Release("a", "b"),
+		fakesalt.Healthy(), fakesalt.NoJobs(), fakesalt.BlameFailed("no git history"),
+	} {
+		sameDecoding(t, raw)
+	}
+}
+
+func FuzzDecodeFast(f *testing.F) {
+	for _, raw := range []json.RawMessage{
+		fakesalt.FailedState(fakesalt.Failure{}), fakesalt.CompileError(fakesalt.Failure{}), fakesalt.Healthy(),
+		json.RawMessage(`{"blame.last_failed_states": [{"comment": "a\u00e9\n"}], "blame.last_highstate_failure": {"result": true, "status": "failing"}, "blame.last_compile_errors": []}`),
+	} {
+		f.Add([]byte(raw))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		sameDecoding(t, raw)
+	})
+}
