@@ -76,6 +76,12 @@ func Text(r *triage.Report) string {
 				formatDuration(dc.Duration), errText)
 		}
 		tw.Flush()
+		// Notes say how a call went when the figures alone would mislead.
+		for _, dc := range r.Datacenters {
+			for _, n := range dc.Notes {
+				fmt.Fprintf(&b, "note: %s (%s): %s\n", textClean(dc.Name, maxTextField), textClean(dc.Master, maxTextField), textClean(n, maxTextField))
+			}
+		}
 	}
 	return b.String()
 }
