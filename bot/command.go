@@ -303,7 +303,7 @@ func (b *Bot) run(life lifetimes, channel, threadTS string, scope triage.Scope, 
 		msg := internalErrorText(id)
 		var uerr error
 		if !finished {
-			uerr = live.finish(ctx, formatters.SlackError(scope, msg, o))
+			uerr = live.abort(ctx, formatters.SlackError(scope, msg, o))
 		}
 		_, rerr := b.Reply(ctx, channel, root, formatters.SlackMessage{Text: ":x: " + msg})
 		res = outcome{report: res.report, ts: ts, err: errInternal{id}, postErr: errors.Join(uerr, rerr)}

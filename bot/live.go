@@ -2,10 +2,12 @@ package bot
 
 import (
 	"context"
+	"runtime/debug"
 	"sync"
 	"time"
 
 	"github.com/sift-chatops/sift/formatters"
+	"github.com/sift-chatops/sift/triage"
 )
 
 // liveMessage keeps one message showing the state of a running triage,
@@ -27,6 +29,9 @@ type liveMessage struct {
 	// broken stops the progress updates after one failed: the message
 	// may be gone, and the final update says what there is to say.
 	broken bool
+	// panicked is a panic of the updating goroutine, for finish to raise
+	// again in the command's goroutine, where it is recovered and logged.
+	panicked *triage.PanicError
 
 	wake chan struct{}
 	stop context.CancelFunc
@@ -62,6 +67,13 @@ func (l *liveMessage) changed() {
 // not cut a call in flight.
 func (l *liveMessage) run(ctx, runCtx context.Context) {
 	defer close(l.done)
+	defer func() {
+		if v := recover(); v != nil {
+			l.mu.Lock()
+			l.panicked = &triage.PanicError{Value: v, Stack: debug.Stack()}
+			l.mu.Unlock()
+		}
+	}()
 	ticker := l.b.clock.NewTicker(l.b.cfg.ProgressInterval)
 	defer ticker.Stop()
 	for {
@@ -104,10 +116,33 @@ func (l *liveMessage) waitTurn(ctx context.Context) error {
 }
 
 // finish stops the progress updates and, in its turn, replaces the
-// message with final.
+// message with final. A panic of the updates is raised again here.
 func (l *liveMessage) finish(ctx context.Context, final formatters.SlackMessage) error {
+	if p := l.end(); p != nil {
+		panic(p)
+	}
+	return l.replace(ctx, final)
+}
+
+// abort is finish for a command that already failed: a panic of the
+// updates is dropped, the command's own is being handled.
+func (l *liveMessage) abort(ctx context.Context, final formatters.SlackMessage) error {
+	l.end()
+	return l.replace(ctx, final)
+}
+
+// end stops the updates and returns their panic, once.
+func (l *liveMessage) end() *triage.PanicError {
 	l.stop()
 	<-l.done
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	p := l.panicked
+	l.panicked = nil
+	return p
+}
+
+func (l *liveMessage) replace(ctx context.Context, final formatters.SlackMessage) error {
 	if err := l.waitTurn(ctx); err != nil {
 		return err
 	}
