@@ -229,3 +229,15 @@ func TestPanicReachesTheCaller(t *testing.T) {
 		})
 	}
 }
+
+func TestSavedEvidenceProgressCountsAnswers(t *testing.T) {
+	in := fmt.Sprintf(`{"web-1": %s, "web-2": %s, "web-3": %s}`, healthyAnswer(), healthyAnswer(), healthyAnswer())
+	var last Progress
+	tr := New(testInventory(), nil, Options{ProgressInterval: time.Nanosecond, Progress: func(p Progress) { last = p }})
+	if _, err := tr.TriageInput(context.Background(), Scope{ScopeDatacenter, "ams01"}, strings.NewReader(in)); err != nil {
+		t.Fatal(err)
+	}
+	if last.MinionsAnswered != 3 {
+		t.Errorf("last event = %+v, want 3 minions answered", last)
+	}
+}

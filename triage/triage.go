@@ -109,11 +109,20 @@ type minionVerdict struct {
 }
 
 func (t *Triager) newRun(s Scope, total int) *run {
-	return &run{
+	r := &run{
 		t: t, scope: s, start: t.opts.Now(), agg: NewAggregator(t.opts.CommitURL), total: total,
 		absent: map[string]int{}, notes: map[string][]string{}, reasons: map[string]string{},
 		minionAnswered: map[string]bool{},
 	}
+	if s.Kind != ScopeMinion {
+		dcs, _ := t.inv.Resolve(s)
+		for _, dc := range dcs {
+			r.dcs = append(r.dcs, dc.Name)
+		}
+		// Saved evidence may hold minions of no known datacenter.
+		r.dcs = append(r.dcs, "")
+	}
+	return r
 }
 
 // dcSink feeds one datacenter's answers into the run's aggregator.
@@ -183,9 +192,6 @@ func (t *Triager) Triage(ctx context.Context, s Scope) (*Report, error) {
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	r.ctx, r.cancel = ctx, cancel
-	for _, dc := range dcs {
-		r.dcs = append(r.dcs, dc.Name)
-	}
 	r.emit(ProgressStarted, "", nil)
 	results := make([]DatacenterResult, len(dcs))
 	g := new(errgroup.Group)
