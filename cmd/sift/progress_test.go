@@ -81,3 +81,21 @@ func TestNoMasterAnsweredSaysWhich(t *testing.T) {
 		t.Errorf("JSON report does not say it failed:\n%s", r.stdout)
 	}
 }
+
+func TestMinionNoMasterKnows(t *testing.T) {
+	l := startLab(t, []*fakesalt.Master{
+		{Name: "salt-eu", Minions: minions("ams01", "web", 2, fakesalt.Healthy())},
+		{Name: "salt-us", Minions: minions("lon03", "web", 2, fakesalt.Healthy())},
+	}, map[string]string{"ams01": "salt-eu", "lon03": "salt-us"})
+	r := sift(t, "", "triage", "minion", "web-9", "--config", l.config, "--format", "json")
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	rep := decodeReport(t, r.stdout)
+	if rep.Headline != "web-9 is not a minion of any master" {
+		t.Errorf("headline = %q\n%s", rep.Headline, r.stdout)
+	}
+	if len(rep.Causes) != 1 || rep.Causes[0].Kind != "unreachable" || !strings.Contains(r.stdout, `"summary": "web-9 is not a minion of any master"`) {
+		t.Errorf("causes = %+v\n%s", rep.Causes, r.stdout)
+	}
+}
