@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -136,8 +137,19 @@ func TestButtonAllMinionsAttachesACSV(t *testing.T) {
 }
 
 func TestButtonCauseMinionsListsThemInTheThread(t *testing.T) {
-	h, _ := scriptedBot(t, nil, fakeslack.Options{})
+	ids := make([]string, 40)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("web-%d", i+1)
+	}
+	h := start(t, setup{inv: &smallInventory, triagers: triagerFunc(func(ctx context.Context, s triage.Scope, _ func(triage.Progress)) (*triage.Report, error) {
+		r := cannedReport(s)
+		r.Causes[0].Minions, r.Causes[0].MinionIDs = len(ids), ids
+		return r, nil
+	}).factory()})
 	summary, thread := h.reportBy(alice, "/blame-dc", "ams01", 1)
+	if text := blockText(thread[0].Blocks); !strings.Contains(text, "web-10") || strings.Contains(text, "web-11,") {
+		t.Errorf("the cause names more than its first minions:\n%s", text)
+	}
 	cause := thread[0]
 	h.press(alice, cause, formatters.ActionCauseMinions, buttonValue(t, cause, formatters.ActionCauseMinions))
 	recs := h.waitAudit(2)
@@ -146,7 +158,7 @@ func TestButtonCauseMinionsListsThemInTheThread(t *testing.T) {
 	}
 	after := h.slack.Thread(incident, summary.TS)
 	last := after[len(after)-1]
-	if len(after) != len(thread)+1 || !strings.Contains(blockText(last.Blocks), "web-1, web-2, web-3") {
+	if len(after) != len(thread)+1 || !strings.Contains(blockText(last.Blocks), "web-1, web-2, web-3") || !strings.Contains(blockText(last.Blocks), "web-39, web-40") {
 		t.Errorf("thread after the button:\n%s", texts(after))
 	}
 }

@@ -485,10 +485,11 @@ func (w *writer) title(c triage.Cause) string {
 		}
 		return t
 	case triage.CauseRollback:
+		t := "Rollback to " + commitRef(firstNonEmpty(e.CommitID, c.Key), e.CommitURL)
 		if e.RolledBackFrom != "" {
-			return "Rollback from " + code(truncateRunes(e.RolledBackFrom, 7), 40)
+			t += " from " + code(truncateRunes(e.RolledBackFrom, 7), 40)
 		}
-		return "Rollback " + code(truncateRunes(c.Key, 7), 40)
+		return t
 	case triage.CauseRelease:
 		t := "Release " + code(firstNonEmpty(e.Version, c.Key), 80)
 		if e.PreviousVersion != "" {
@@ -658,12 +659,14 @@ func (w *writer) causeMessage(rank int, c triage.Cause) SlackMessage {
 			break
 		}
 	}
-	m.add(section(minionsText(c)), 1, 200)
+	// With a button to list them all, the first ids need no "and N more".
+	ids, shown := minionsText(c, w.o.ReportID == "")
+	m.add(section(ids), 1, 200)
 	if w.o.ReportID != "" {
 		var buttons []slack.BlockElement
 		value := fmt.Sprintf("%s/%d", w.o.ReportID, rank)
-		if len(c.MinionIDs) > 0 {
-			label := fmt.Sprintf("Show the %s %s", thousands(max(c.Minions, len(c.MinionIDs))), plural(c.Minions, "minion", "minions"))
+		if n := max(c.Minions, len(c.MinionIDs)); n > shown && len(c.MinionIDs) > 0 {
+			label := fmt.Sprintf("Show all %s minions", thousands(n))
 			buttons = append(buttons, button(ActionCauseMinions, value, label, ""))
 		}
 		// A message cut to its gist is attached whole on request: a
@@ -691,7 +694,10 @@ func (w *writer) evidenceText(c triage.Cause) string {
 			lines = append(lines, "*"+label+":* "+value)
 		}
 	}
-	add("Changed", codeList(e.Paths, 5, 150))
+	if c.Kind != triage.CauseRollback {
+		// A rollback's paths are those of the commits it took out, below.
+		add("Changed", codeList(e.Paths, 5, 150))
+	}
 	for _, rc := range firstN(e.RemovedCommits, 3) {
 		t := code(truncateRunes(rc.ID, 7), 40)
 		if rc.AuthorName != "" {
@@ -742,14 +748,14 @@ func (w *writer) window(e triage.Evidence) string {
 	return strings.Join(parts, " · ")
 }
 
-// minionsText names a cause's first minions. Minions Sift could not ask
-// are listed at length, since they are acted on by hand; the others are
-// named by a few, and the button lists them all. The rest are counted
-// from c.Minions, since a report read back from JSON has only the first
-// ids.
-func minionsText(c triage.Cause) string {
+// minionsText names a cause's first minions, and says how many it named.
+// Minions Sift could not ask are listed at more length, since they are
+// acted on by hand; the others are named by a few, and the button lists
+// them all. Without the button, the rest are counted ("and N more") from
+// c.Minions, since a report read back from JSON has only the first ids.
+func minionsText(c triage.Cause, countRest bool) (string, int) {
 	if len(c.MinionIDs) == 0 {
-		return ""
+		return "", 0
 	}
 	total := max(c.Minions, len(c.MinionIDs))
 	limit := causeMinionIDs
@@ -767,10 +773,10 @@ func minionsText(c triage.Cause) string {
 		size += len([]rune(e)) + 2
 	}
 	text := "```" + strings.Join(ids, minionSeparator) + "```"
-	if extra := total - len(ids); extra > 0 {
+	if extra := total - len(ids); extra > 0 && countRest {
 		text += fmt.Sprintf("\n… and %s more", thousands(extra))
 	}
-	return text
+	return text, len(ids)
 }
 
 // listsMinions says whether the minions of a cause of kind k are listed at
