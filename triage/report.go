@@ -128,6 +128,10 @@ type Evidence struct {
 	PreviousVersion string `json:"previous_version,omitempty"`
 	// External service.
 	ServiceURL string `json:"service_url,omitempty"`
+	// Probe is what a live check of ServiceURL from Sift's host saw, e.g.
+	// "Vault at https://vault.example.com:8200 answers 503: sealed"; empty
+	// when probes are off or the origin is not allowed.
+	Probe string `json:"probe,omitempty"`
 	// Failed state, or compile error when Fun is empty and CompileState is set.
 	Fun          string `json:"fun,omitempty"`
 	StateID      string `json:"state_id,omitempty"`
