@@ -181,6 +181,32 @@ func TestStoreRunReloads(t *testing.T) {
 	<-done
 }
 
+func TestStoreRunRefreshesOnTick(t *testing.T) {
+	src := newFake()
+	src.set("k", "v1", nil)
+	s := New(src, Options{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if _, err := s.Get(ctx, "k"); err != nil {
+		t.Fatal(err)
+	}
+	changed := make(chan string, 1)
+	s.OnChange(func(k string) { changed <- k })
+	tick := make(chan time.Time)
+	done := make(chan struct{})
+	go func() { s.Run(ctx, tick, nil); close(done) }()
+	src.set("k", "v2", nil)
+	tick <- time.Time{}
+	if k := <-changed; k != "k" {
+		t.Errorf("changed %q", k)
+	}
+	if v, _ := s.Get(ctx, "k"); v.Reveal() != "v2" {
+		t.Errorf("after a tick Get = %q", v.Reveal())
+	}
+	cancel()
+	<-done
+}
+
 func TestStoreConcurrentRereads(t *testing.T) {
 	src := newFake()
 	src.set("k", "v", nil)
