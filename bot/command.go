@@ -293,13 +293,16 @@ func (b *Bot) run(life lifetimes, channel, threadTS string, scope triage.Scope, 
 	start := b.clock.Now()
 	view := &progressView{scope: scope, o: o, start: start}
 	live := b.startLive(ctx, channel, ts, view.render)
-	finished := false
+	finished, observed := false, false
 	defer func() {
 		v := recover()
 		if v == nil {
 			return
 		}
 		logPanic(log, v)
+		if !observed && b.deps.OnTriage != nil {
+			b.deps.OnTriage(scope, nil, errInternal{id}, b.clock.Now().Sub(start))
+		}
 		msg := internalErrorText(id)
 		var uerr error
 		if !finished {
@@ -314,6 +317,7 @@ func (b *Bot) run(life lifetimes, channel, threadTS string, scope triage.Scope, 
 		live.changed()
 	})
 	d := b.clock.Now().Sub(start)
+	observed = true
 	if b.deps.OnTriage != nil {
 		b.deps.OnTriage(scope, rep, err, d)
 	}

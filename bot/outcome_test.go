@@ -214,9 +214,22 @@ func TestPanicInACommandIsContained(t *testing.T) {
 				}
 				return realTriagers(tc.blame)(progress)
 			}
-			h := start(t, setup{inv: &smallInventory, triagers: factory})
+			var observed sync.Mutex
+			var errs []error
+			h := start(t, setup{inv: &smallInventory, triagers: factory, deps: func(d *bot.Deps) {
+				d.OnTriage = func(_ triage.Scope, _ *triage.Report, err error, _ time.Duration) {
+					observed.Lock()
+					errs = append(errs, err)
+					observed.Unlock()
+				}
+			}})
 			h.slash(alice, incident, "/blame-dc", "ams01")
 			r := h.waitAudit(1)[0]
+			observed.Lock()
+			if len(errs) != 1 || errs[0] == nil || !strings.Contains(errs[0].Error(), r.ID) {
+				t.Errorf("triages observed for the metrics: %v, want the one that failed", errs)
+			}
+			observed.Unlock()
 			if r.Outcome != bot.OutcomeFailed || !strings.Contains(r.Reason, "internal error") {
 				t.Errorf("audit = %+v", r)
 			}
