@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
@@ -60,9 +61,11 @@ func vaultBinary(t *testing.T) string {
 // devServer is a `vault server -dev` on 127.0.0.1, stopped by Cleanup.
 type devServer struct {
 	Addr string
-	Root *vaultapi.Client
-	cmd  *exec.Cmd
-	out  *syncBuffer
+	// CAFile is the CA of a TLS server's certificate.
+	CAFile string
+	Root   *vaultapi.Client
+	cmd    *exec.Cmd
+	out    *syncBuffer
 
 	stopOnce sync.Once
 	done     chan struct{}
@@ -93,14 +96,28 @@ func freePort(t *testing.T) int {
 
 func startVault(t *testing.T) *devServer {
 	t.Helper()
+	return startVaultWith(t, false)
+}
+
+// startVaultWith starts the server, with TLS when tlsOn: its CA is then
+// at CAFile, and its certificate names localhost and 127.0.0.1.
+func startVaultWith(t *testing.T, tlsOn bool) *devServer {
+	t.Helper()
 	bin := vaultBinary(t)
 	rootToken := "root-" + strconv.FormatInt(time.Now().UnixNano(), 36)
 	var last error
 	for attempt := 0; attempt < 3; attempt++ {
 		addr := "127.0.0.1:" + strconv.Itoa(freePort(t))
 		s := &devServer{Addr: "http://" + addr, out: &syncBuffer{}, done: make(chan struct{})}
-		s.cmd = exec.Command(bin, "server", "-dev", "-dev-root-token-id="+rootToken,
-			"-dev-listen-address="+addr, "-dev-no-store-token", "-log-level=warn")
+		args := []string{"server", "-dev", "-dev-root-token-id=" + rootToken,
+			"-dev-listen-address=" + addr, "-dev-no-store-token", "-log-level=warn"}
+		if tlsOn {
+			certs := t.TempDir()
+			args = append(args, "-dev-tls", "-dev-tls-cert-dir="+certs)
+			s.Addr = "https://" + addr
+			s.CAFile = filepath.Join(certs, "vault-ca.pem")
+		}
+		s.cmd = exec.Command(bin, args...)
 		home := t.TempDir()
 		s.cmd.Env = []string{"HOME=" + home, "PATH=" + os.Getenv("PATH"), "VAULT_DISABLE_MLOCK=true"}
 		s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
@@ -112,6 +129,11 @@ func startVault(t *testing.T) *devServer {
 		if last = s.waitReady(); last == nil {
 			cfg := vaultapi.DefaultConfig()
 			cfg.Address = s.Addr
+			if s.CAFile != "" {
+				if err := cfg.ConfigureTLS(&vaultapi.TLSConfig{CACert: s.CAFile}); err != nil {
+					t.Fatal(err)
+				}
+			}
 			root, err := vaultapi.NewClient(cfg)
 			if err != nil {
 				t.Fatal(err)
@@ -130,6 +152,11 @@ func startVault(t *testing.T) *devServer {
 // exited, or a generous bound passed (a loaded machine starts it slowly).
 func (s *devServer) waitReady() error {
 	client := &http.Client{Timeout: time.Second}
+	if s.CAFile != "" {
+		// Only the health answer is read; the certificate is checked by
+		// the tests themselves.
+		client.Transport = &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}
+	}
 	for i := 0; i < 600; i++ {
 		select {
 		case <-s.done:

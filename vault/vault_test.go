@@ -166,3 +166,37 @@ func TestVault(t *testing.T) {
 		}
 	})
 }
+
+func TestVaultTLS(t *testing.T) {
+	s := startVaultWith(t, true)
+	ctx := context.Background()
+	if _, err := s.Root.KVv2("secret").Put(ctx, "sift/tls", map[string]any{"v": "over-tls"}); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"T": s.Root.Token()}
+	tests := []struct {
+		name, addr, caFile, serverName, wantErr string
+	}{
+		{"ca_file", s.Addr, s.CAFile, "", ""},
+		{"server_name checked instead of the address's host", s.Addr, s.CAFile, "localhost", ""},
+		{"system roots do not know the dev CA", s.Addr, "", "", "certificate signed by unknown authority"},
+		{"wrong server_name", s.Addr, s.CAFile, "vault.example.com", "certificate is valid for"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := New(config.Vault{Address: tc.addr, CAFile: tc.caFile, ServerName: tc.serverName,
+				Auth: config.VaultAuth{Method: "token", TokenEnv: "T", Mount: "token"}},
+				Options{Env: func(k string) (string, bool) { v, ok := env[k]; return v, ok }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = c.ReadKV(ctx, "secret", "sift/tls")
+			if tc.wantErr == "" && err != nil {
+				t.Errorf("ReadKV: %v", err)
+			}
+			if tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)) {
+				t.Errorf("ReadKV = %v, want an error containing %q", err, tc.wantErr)
+			}
+		})
+	}
+}
