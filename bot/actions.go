@@ -3,6 +3,7 @@ package bot
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -30,27 +31,71 @@ const ShortcutCallbackID = "sift_triage"
 // are pressed while an incident is fresh. Re-run needs none.
 const maxHeldReports = 32
 
-// reportStore keeps the last reports posted with buttons, by report id.
+// reportStore keeps the last reports posted with buttons, by report id,
+// and the distinct minion ids they name, for the shortcut's type-ahead.
 type reportStore struct {
 	mu    sync.Mutex
 	byID  map[string]*triage.Report
 	order []string
+	// held counts, for each minion id, the held reports that name it.
+	held map[string]int
+	// hay is the distinct minion ids, sorted, one a line; lowerHay the same
+	// with ASCII letters lowered, byte for byte, so that an offset in one
+	// is an offset in the other. A type-ahead searches them with
+	// strings.Index: it runs before its envelope is acknowledged.
+	hay, lowerHay string
 }
 
 func (s *reportStore) put(id string, r *triage.Report) {
+	ids := minionSet(r)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.byID == nil {
-		s.byID = map[string]*triage.Report{}
+		s.byID, s.held = map[string]*triage.Report{}, map[string]int{}
 	}
-	if _, ok := s.byID[id]; !ok {
+	if old, ok := s.byID[id]; ok {
+		s.forgetLocked(minionSet(old))
+	} else {
 		s.order = append(s.order, id)
 	}
 	s.byID[id] = r
+	for m := range ids {
+		s.held[m]++
+	}
 	for len(s.order) > maxHeldReports {
+		s.forgetLocked(minionSet(s.byID[s.order[0]]))
 		delete(s.byID, s.order[0])
 		s.order = s.order[1:]
 	}
+	all := make([]string, 0, len(s.held))
+	for m := range s.held {
+		all = append(all, m)
+	}
+	slices.Sort(all)
+	s.hay = strings.Join(all, "\n")
+	s.lowerHay = lowerASCII(s.hay)
+}
+
+func (s *reportStore) forgetLocked(ids map[string]struct{}) {
+	for m := range ids {
+		if s.held[m]--; s.held[m] <= 0 {
+			delete(s.held, m)
+		}
+	}
+}
+
+// minionSet is the distinct minion ids of a report's causes, those that
+// could be typed: one a line in the hay, so none with a line break.
+func minionSet(r *triage.Report) map[string]struct{} {
+	out := map[string]struct{}{}
+	for _, c := range r.Causes {
+		for _, id := range c.MinionIDs {
+			if id != "" && !strings.ContainsAny(id, "\n\r") {
+				out[id] = struct{}{}
+			}
+		}
+	}
+	return out
 }
 
 func (s *reportStore) get(id string) (*triage.Report, bool) {
@@ -60,27 +105,42 @@ func (s *reportStore) get(id string) (*triage.Report, bool) {
 	return r, ok
 }
 
-// minionIDs are the minion ids of the held reports, for the type-ahead
-// of the shortcut's minion picker.
-func (s *reportStore) minionIDs(match func(string) bool, n int) []string {
+// search returns at most n held minion ids that contain lower (lower
+// case), ignoring the case of ASCII letters, in order.
+func (s *reportStore) search(lower string, n int) []string {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	seen := map[string]bool{}
+	hay, lowerHay := s.hay, s.lowerHay
+	s.mu.Unlock()
 	var out []string
-	for i := len(s.order) - 1; i >= 0 && len(out) < n; i-- {
-		for _, c := range s.byID[s.order[i]].Causes {
-			for _, id := range c.MinionIDs {
-				if len(out) == n {
-					return out
-				}
-				if !seen[id] && match(id) {
-					seen[id] = true
-					out = append(out, id)
-				}
-			}
+	for from := 0; len(out) < n && from < len(lowerHay); {
+		i := strings.Index(lowerHay[from:], lower)
+		if i < 0 {
+			break
 		}
+		i += from
+		start := strings.LastIndexByte(hay[:i], '\n') + 1
+		end := strings.IndexByte(hay[i:], '\n')
+		if end < 0 {
+			end = len(hay)
+		} else {
+			end += i
+		}
+		out = append(out, hay[start:end])
+		from = end + 1
 	}
 	return out
+}
+
+// lowerASCII lowers the ASCII letters of s, leaving every other byte, so
+// that the result is as long as s.
+func lowerASCII(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
 }
 
 // reportOptions completes the options of a report the bot posts: the

@@ -130,7 +130,8 @@ func (b *Bot) viewSubmitted(life lifetimes, cb slack.InteractionCallback) {
 // inventory too large for a static menu.
 func (b *Bot) suggestions(cb slack.InteractionCallback) slack.OptionsResponse {
 	typed := strings.TrimSpace(cb.Value)
-	match := func(s string) bool { return strings.Contains(strings.ToLower(s), strings.ToLower(typed)) }
+	lower := lowerASCII(typed)
+	match := func(s string) bool { return strings.Contains(lowerASCII(s), lower) }
 	inv := b.deps.Parser.Inventory
 	var names []string
 	switch cb.ActionID {
@@ -152,8 +153,10 @@ func (b *Bot) suggestions(cb slack.InteractionCallback) slack.OptionsResponse {
 				}
 			}
 		}
-		for _, id := range b.reports.minionIDs(match, maxSuggestions) {
-			add(id)
+		if lower != "" && !strings.Contains(lower, "\n") {
+			for _, id := range b.reports.search(lower, maxSuggestions) {
+				add(id)
+			}
 		}
 	case actionDatacenter:
 		for _, dc := range inv.Datacenters {
