@@ -12,6 +12,7 @@ import (
 	"github.com/sift-chatops/sift/config"
 	"github.com/sift-chatops/sift/probes"
 	"github.com/sift-chatops/sift/secretstore"
+	"github.com/sift-chatops/sift/vault/vaulttest"
 )
 
 type testClock struct {
@@ -29,7 +30,7 @@ func (c *testClock) add(d time.Duration) {
 // TestRotationSealAndOutage follows one Vault through a rotation, a seal
 // and its death, with the secret store and the prober in front of it.
 func TestRotationSealAndOutage(t *testing.T) {
-	s := startVault(t)
+	s := vaulttest.Start(t)
 	ctx := context.Background()
 	if err := s.Root.Sys().PutPolicy("sift", `path "secret/data/sift/*" { capabilities = ["read"] }`); err != nil {
 		t.Fatal(err)

@@ -13,22 +13,23 @@ import (
 	vaultapi "github.com/hashicorp/vault/api"
 
 	"github.com/sift-chatops/sift/config"
+	"github.com/sift-chatops/sift/vault/vaulttest"
 )
 
 // shared is the dev server most tests use; tests that stop or seal a
 // server start their own.
-func shared(t *testing.T) (*devServer, *rsa.PrivateKey) {
+func shared(t *testing.T) (*vaulttest.Server, *rsa.PrivateKey) {
 	t.Helper()
-	s := startVault(t)
+	s := vaulttest.Start(t)
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.setup(t, key)
+	s.Setup(t, key)
 	return s, key
 }
 
-func newClient(t *testing.T, s *devServer, auth config.VaultAuth, env map[string]string) *Client {
+func newClient(t *testing.T, s *vaulttest.Server, auth config.VaultAuth, env map[string]string) *Client {
 	t.Helper()
 	if auth.Mount == "" {
 		auth.Mount = auth.Method
@@ -97,7 +98,7 @@ func TestVault(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		tokenFile := writeSecret(t, filepath.Join(dir, "agent-sink"), tok.Auth.ClientToken)
+		tokenFile := vaulttest.WriteSecret(t, filepath.Join(dir, "agent-sink"), tok.Auth.ClientToken)
 		c := newClient(t, s, config.VaultAuth{Method: "token", TokenFile: tokenFile}, nil)
 		rctx, cancel := context.WithCancel(ctx)
 		done := make(chan struct{})
@@ -113,9 +114,9 @@ func TestVault(t *testing.T) {
 	})
 
 	t.Run("approle: token max TTL forces a re-login with the secret_id file read again", func(t *testing.T) {
-		sid, accessor := s.secretID(t, "sift", false)
-		sidFile := writeSecret(t, filepath.Join(dir, "secret-id"), sid)
-		c := newClient(t, s, config.VaultAuth{Method: "approle", RoleID: s.roleID(t, "sift"), SecretIDFile: sidFile}, nil)
+		sid, accessor := s.SecretID(t, "sift", false)
+		sidFile := vaulttest.WriteSecret(t, filepath.Join(dir, "secret-id"), sid)
+		c := newClient(t, s, config.VaultAuth{Method: "approle", RoleID: s.RoleID(t, "sift"), SecretIDFile: sidFile}, nil)
 		if _, err := c.ReadKV(ctx, "secret", "sift/salt-eu"); err != nil {
 			t.Fatal(err)
 		}
@@ -125,8 +126,8 @@ func TestVault(t *testing.T) {
 		if _, err := s.Root.Logical().Write("auth/approle/role/sift/secret-id-accessor/destroy", map[string]any{"secret_id_accessor": accessor}); err != nil {
 			t.Fatal(err)
 		}
-		sid2, _ := s.secretID(t, "sift", false)
-		writeSecret(t, sidFile, sid2)
+		sid2, _ := s.SecretID(t, "sift", false)
+		vaulttest.WriteSecret(t, sidFile, sid2)
 		rctx, cancel := context.WithCancel(ctx)
 		done := make(chan struct{})
 		go func() { _ = c.Run(rctx); close(done) }()
@@ -138,9 +139,9 @@ func TestVault(t *testing.T) {
 	})
 
 	t.Run("approle with a response-wrapped secret_id", func(t *testing.T) {
-		wrapping, _ := s.secretID(t, "static", true)
-		c := newClient(t, s, config.VaultAuth{Method: "approle", RoleID: s.roleID(t, "static"),
-			SecretIDFile: writeSecret(t, filepath.Join(dir, "wrapped"), wrapping), SecretIDWrapped: true}, nil)
+		wrapping, _ := s.SecretID(t, "static", true)
+		c := newClient(t, s, config.VaultAuth{Method: "approle", RoleID: s.RoleID(t, "static"),
+			SecretIDFile: vaulttest.WriteSecret(t, filepath.Join(dir, "wrapped"), wrapping), SecretIDWrapped: true}, nil)
 		if _, err := c.ReadKV(ctx, "secret", "sift/salt-eu"); err != nil {
 			t.Fatal(err)
 		}
@@ -153,14 +154,14 @@ func TestVault(t *testing.T) {
 	})
 
 	t.Run("jwt and kubernetes logins", func(t *testing.T) {
-		jwtFile := writeSecret(t, filepath.Join(dir, "jwt"), signJWT(t, key, "sift"))
+		jwtFile := vaulttest.WriteSecret(t, filepath.Join(dir, "jwt"), vaulttest.SignJWT(t, key, "sift"))
 		for _, method := range []string{"jwt", "kubernetes"} {
 			c := newClient(t, s, config.VaultAuth{Method: method, Role: "sift", JWTFile: jwtFile}, nil)
 			if kv, err := c.ReadKV(ctx, "secret", "sift/salt-eu"); err != nil || kv.Data["password"] != "vault-pw-1" {
 				t.Errorf("%s: ReadKV = %v, %v", method, kv.Data, err)
 			}
 		}
-		bad := newClient(t, s, config.VaultAuth{Method: "jwt", Role: "sift", JWTFile: writeSecret(t, filepath.Join(dir, "bad-jwt"), "not.a.jwt")}, nil)
+		bad := newClient(t, s, config.VaultAuth{Method: "jwt", Role: "sift", JWTFile: vaulttest.WriteSecret(t, filepath.Join(dir, "bad-jwt"), "not.a.jwt")}, nil)
 		if _, err := bad.ReadKV(ctx, "secret", "sift/salt-eu"); err == nil || !strings.Contains(err.Error(), "vault: login with jwt at auth/jwt: Vault answered 400") {
 			t.Errorf("bad JWT: %v", err)
 		}
@@ -168,7 +169,7 @@ func TestVault(t *testing.T) {
 }
 
 func TestVaultTLS(t *testing.T) {
-	s := startVaultWith(t, true)
+	s := vaulttest.StartWith(t, true)
 	ctx := context.Background()
 	if _, err := s.Root.KVv2("secret").Put(ctx, "sift/tls", map[string]any{"v": "over-tls"}); err != nil {
 		t.Fatal(err)

@@ -1,4 +1,7 @@
-package vault
+// Package vaulttest runs a real Vault dev server for tests: the binary
+// .ci/build-vault builds from tools/vault, on 127.0.0.1, stopped by the
+// test's cleanup.
+package vaulttest
 
 import (
 	"bytes"
@@ -19,6 +22,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"sync"
 	"testing"
@@ -27,11 +31,11 @@ import (
 	vaultapi "github.com/hashicorp/vault/api"
 )
 
-// vaultBinary finds the Vault server the integration tests run: $SIFT_VAULT_BIN,
+// Binary finds the Vault server the integration tests run: $SIFT_VAULT_BIN,
 // then vault on $PATH, then the one .ci/build-vault caches for the pinned
 // tools/vault/go.sum. Outside CI a missing binary skips the test; in CI it
 // fails it.
-func vaultBinary(t *testing.T) string {
+func Binary(t *testing.T) string {
 	t.Helper()
 	if p := os.Getenv("SIFT_VAULT_BIN"); p != "" {
 		return p
@@ -39,7 +43,8 @@ func vaultBinary(t *testing.T) string {
 	if p, err := exec.LookPath("vault"); err == nil {
 		return p
 	}
-	if sum, err := os.ReadFile("../tools/vault/go.sum"); err == nil {
+	_, self, _, _ := runtime.Caller(0)
+	if sum, err := os.ReadFile(filepath.Join(filepath.Dir(self), "..", "..", "tools", "vault", "go.sum")); err == nil {
 		h := sha256.Sum256(sum)
 		cache := os.Getenv("SIFT_CACHE")
 		if cache == "" {
@@ -58,8 +63,8 @@ func vaultBinary(t *testing.T) string {
 	return ""
 }
 
-// devServer is a `vault server -dev` on 127.0.0.1, stopped by Cleanup.
-type devServer struct {
+// Server is a `vault server -dev` on 127.0.0.1, stopped by Cleanup.
+type Server struct {
 	Addr string
 	// CAFile is the CA of a TLS server's certificate.
 	CAFile string
@@ -94,21 +99,21 @@ func freePort(t *testing.T) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-func startVault(t *testing.T) *devServer {
+func Start(t *testing.T) *Server {
 	t.Helper()
-	return startVaultWith(t, false)
+	return StartWith(t, false)
 }
 
-// startVaultWith starts the server, with TLS when tlsOn: its CA is then
+// StartWith starts the server, with TLS when tlsOn: its CA is then
 // at CAFile, and its certificate names localhost and 127.0.0.1.
-func startVaultWith(t *testing.T, tlsOn bool) *devServer {
+func StartWith(t *testing.T, tlsOn bool) *Server {
 	t.Helper()
-	bin := vaultBinary(t)
+	bin := Binary(t)
 	rootToken := "root-" + strconv.FormatInt(time.Now().UnixNano(), 36)
 	var last error
 	for attempt := 0; attempt < 3; attempt++ {
 		addr := "127.0.0.1:" + strconv.Itoa(freePort(t))
-		s := &devServer{Addr: "http://" + addr, out: &syncBuffer{}, done: make(chan struct{})}
+		s := &Server{Addr: "http://" + addr, out: &syncBuffer{}, done: make(chan struct{})}
 		args := []string{"server", "-dev", "-dev-root-token-id=" + rootToken,
 			"-dev-listen-address=" + addr, "-dev-no-store-token", "-log-level=warn"}
 		if tlsOn {
@@ -150,7 +155,7 @@ func startVaultWith(t *testing.T, tlsOn bool) *devServer {
 
 // waitReady polls the health endpoint until the server answers 200, or it
 // exited, or a generous bound passed (a loaded machine starts it slowly).
-func (s *devServer) waitReady() error {
+func (s *Server) waitReady() error {
 	client := &http.Client{Timeout: time.Second}
 	if s.CAFile != "" {
 		// Only the health answer is read; the certificate is checked by
@@ -176,7 +181,7 @@ func (s *devServer) waitReady() error {
 }
 
 // Stop kills the server and waits for it.
-func (s *devServer) Stop() {
+func (s *Server) Stop() {
 	s.stopOnce.Do(func() {
 		if s.cmd.Process != nil {
 			_ = s.cmd.Process.Kill()
@@ -185,12 +190,12 @@ func (s *devServer) Stop() {
 	})
 }
 
-// setup gives the server what the tests use: a policy that reads
+// Setup gives the server what the tests use: a policy that reads
 // secret/data/sift/*, secrets in and out of it, AppRole, and JWT auth
 // checked against a static RSA key, mounted both at jwt and at kubernetes
 // (the kubernetes method sends the same role and JWT; Vault's JWT check
 // stands in for the cluster's TokenReview).
-func (s *devServer) setup(t *testing.T, key *rsa.PrivateKey) {
+func (s *Server) Setup(t *testing.T, key *rsa.PrivateKey) {
 	t.Helper()
 	ctx := context.Background()
 	r := s.Root
@@ -227,8 +232,8 @@ func (s *devServer) setup(t *testing.T, key *rsa.PrivateKey) {
 	}
 }
 
-// roleID returns the role_id of the AppRole role.
-func (s *devServer) roleID(t *testing.T, role string) string {
+// RoleID returns the role_id of the AppRole role.
+func (s *Server) RoleID(t *testing.T, role string) string {
 	t.Helper()
 	sec, err := s.Root.Logical().Read("auth/approle/role/" + role + "/role-id")
 	if err != nil {
@@ -237,9 +242,9 @@ func (s *devServer) roleID(t *testing.T, role string) string {
 	return sec.Data["role_id"].(string)
 }
 
-// secretID makes a new secret_id of the role; wrapped returns a
+// SecretID makes a new secret_id of the role; wrapped returns a
 // response-wrapping token in its place.
-func (s *devServer) secretID(t *testing.T, role string, wrapped bool) (value, accessor string) {
+func (s *Server) SecretID(t *testing.T, role string, wrapped bool) (value, accessor string) {
 	t.Helper()
 	c := s.Root
 	if wrapped {
@@ -261,8 +266,8 @@ func (s *devServer) secretID(t *testing.T, role string, wrapped bool) (value, ac
 	return sec.Data["secret_id"].(string), sec.Data["secret_id_accessor"].(string)
 }
 
-// signJWT makes an RS256 JWT for the jwt roles.
-func signJWT(t *testing.T, key *rsa.PrivateKey, sub string) string {
+// SignJWT makes an RS256 JWT for the jwt roles.
+func SignJWT(t *testing.T, key *rsa.PrivateKey, sub string) string {
 	t.Helper()
 	enc := func(v any) string {
 		b, err := json.Marshal(v)
@@ -283,8 +288,8 @@ func signJWT(t *testing.T, key *rsa.PrivateKey, sub string) string {
 	return unsigned + "." + base64.RawURLEncoding.EncodeToString(sig)
 }
 
-// writeSecret writes a secret file readable by its owner only.
-func writeSecret(t *testing.T, path, v string) string {
+// WriteSecret writes a secret file readable by its owner only.
+func WriteSecret(t *testing.T, path, v string) string {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(v+"\n"), 0o600); err != nil {
 		t.Fatal(err)
