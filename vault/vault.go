@@ -43,6 +43,8 @@ type Client struct {
 	// the LifetimeWatcher; loggedIn is false until the first one.
 	login    *vaultapi.Secret
 	loggedIn bool
+	// gen counts logins, so a watcher knows when a newer one replaced it.
+	gen uint64
 	// renewed is signalled when a new login needs a new watcher.
 	renewed chan struct{}
 }
@@ -236,6 +238,7 @@ func (c *Client) loginLocked(ctx context.Context) error {
 	}
 	c.mu.Lock()
 	c.login, c.loggedIn = s, true
+	c.gen++
 	c.mu.Unlock()
 	select {
 	case c.renewed <- struct{}{}:
@@ -335,53 +338,67 @@ func (c *Client) Run(ctx context.Context) error {
 		}
 		backoff = time.Second
 		c.mu.Lock()
-		login := c.login
+		login, gen := c.login, c.gen
 		c.mu.Unlock()
-		if err := c.watch(ctx, login); err != nil {
-			c.log.WithError(err).Info("vault token can no longer be renewed, logging in again")
-		}
+		ended, err := c.watch(ctx, login, gen)
 		if ctx.Err() != nil {
 			return nil
 		}
-		c.mu.Lock()
-		c.loggedIn = false
-		c.mu.Unlock()
+		if ended {
+			c.log.WithError(err).Info("vault token can no longer be renewed, logging in again")
+			c.mu.Lock()
+			if c.gen == gen {
+				c.loggedIn = false
+			}
+			c.mu.Unlock()
+		}
 	}
 }
 
-// watch renews login's token until it cannot be renewed any more, or a
-// login elsewhere replaced it.
-func (c *Client) watch(ctx context.Context, login *vaultapi.Secret) error {
+// watch renews the token of login number gen until it cannot be renewed
+// any more (ended) or a newer login replaced it.
+func (c *Client) watch(ctx context.Context, login *vaultapi.Secret, gen uint64) (ended bool, err error) {
+	replaced := func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return c.gen != gen
+	}
 	renewable := login != nil && ((login.Auth != nil && login.Auth.Renewable) || c.tokenRenewable(login))
 	if !renewable {
-		// A static token that cannot be renewed: wait for a new login (a
-		// 403 makes ReadKV log in again) or the end.
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-c.renewed:
-			return errors.New("logged in elsewhere")
+		// A token that cannot be renewed: wait for a new login (a 403
+		// makes ReadKV log in again) or the end.
+		for {
+			select {
+			case <-ctx.Done():
+				return false, nil
+			case <-c.renewed:
+				if replaced() {
+					return false, nil
+				}
+			}
 		}
 	}
 	w, err := c.api.NewLifetimeWatcher(&vaultapi.LifetimeWatcherInput{Secret: login})
 	if err != nil {
-		return err
+		return true, err
 	}
 	go w.Start()
 	defer w.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			return nil
+			return false, nil
 		case err := <-w.DoneCh():
 			if err == nil {
 				err = errors.New("token reached its maximum TTL")
 			}
-			return err
+			return true, err
 		case r := <-w.RenewCh():
 			c.log.WithField("ttl_seconds", ttlOf(r.Secret)).Debug("vault token renewed")
 		case <-c.renewed:
-			return errors.New("logged in elsewhere")
+			if replaced() {
+				return false, nil
+			}
 		}
 	}
 }
