@@ -113,6 +113,8 @@ type Poster struct {
 	KillBefore, KillAfter bool
 	// FailReplies makes every Reply fail.
 	FailReplies error
+	// PanicOnUpdate makes the next Update panic.
+	PanicOnUpdate bool
 
 	// Notify receives "post", "reply" and "update" as they happen.
 	Notify chan string
@@ -179,6 +181,11 @@ func (p *Poster) Reply(_ context.Context, channel, threadTS string, m formatters
 
 func (p *Poster) Update(_ context.Context, channel, ts string, m formatters.SlackMessage) error {
 	p.mu.Lock()
+	if p.PanicOnUpdate {
+		p.PanicOnUpdate = false
+		p.mu.Unlock()
+		panic("update exploded")
+	}
 	title := ""
 	if len(m.Blocks) > 0 {
 		if b, err := JSONOf(m.Blocks[0]); err == nil {

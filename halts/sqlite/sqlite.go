@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	_ "modernc.org/sqlite" // the pure-Go SQLite driver, registered as "sqlite"
@@ -86,13 +87,11 @@ CREATE TABLE IF NOT EXISTS deliveries (
 
 // migrations[i] brings a store from version i+1 to i+2.
 var migrations = []string{
-	// 2: coalescing (parent, joined), claims, the index of live halts
+	// 2: coalescing (parent, joined), the index of live halts
 	// that Due reads, and the indexes that retention and the budget use.
 	`ALTER TABLE halts ADD COLUMN parent TEXT NOT NULL DEFAULT '';
 	ALTER TABLE halts ADD COLUMN joined INTEGER NOT NULL DEFAULT 0;
 	ALTER TABLE halts ADD COLUMN joined_announced INTEGER NOT NULL DEFAULT 0;
-	ALTER TABLE halts ADD COLUMN claim_owner TEXT NOT NULL DEFAULT '';
-	ALTER TABLE halts ADD COLUMN claim_until INTEGER NOT NULL DEFAULT 0;
 	CREATE INDEX halts_live ON halts(fired_at) WHERE parent = '' AND (resolved_at = 0 OR resolve_replied = 0) AND post_state != 'suppressed';
 	CREATE INDEX halts_open_scope ON halts(scope_kind, scope_name) WHERE resolved_at = 0 AND parent = '';
 	CREATE INDEX halts_parent ON halts(parent, fired_at) WHERE parent != '';
@@ -105,6 +104,15 @@ var migrations = []string{
 // Store is the SQLite store. It is safe for concurrent use.
 type Store struct {
 	db *sql.DB
+
+	mu     sync.Mutex
+	claims map[string]claim
+}
+
+// claim is who works on a halt, until when.
+type claim struct {
+	owner string
+	until time.Time
 }
 
 // Open opens (creating it if needed, readable by its owner only) the
@@ -130,13 +138,8 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	// One connection serialises the writes, so that the check-then-insert
 	// of a firing never races within the process.
 	db.SetMaxOpenConns(1)
-	s := &Store{db: db}
+	s := &Store{db: db, claims: map[string]claim{}}
 	if err := s.migrate(ctx); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("store %s: %w", path, err)
-	}
-	// One process owns the file: the claims found are a dead process's.
-	if _, err := db.ExecContext(ctx, `UPDATE halts SET claim_owner = '', claim_until = 0 WHERE claim_owner != ''`); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("store %s: %w", path, err)
 	}
@@ -172,7 +175,7 @@ func OpenReadOnly(ctx context.Context, path string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("store %s: schema %d, this Sift reads %d (run this version's sift serve once to migrate it)", path, v, schemaVersion)
 	}
-	return &Store{db: db}, nil
+	return &Store{db: db, claims: map[string]claim{}}, nil
 }
 
 func checkPath(path string) error {
@@ -260,35 +263,113 @@ func wrap(err error) error {
 	return fmt.Errorf("store: %w", err)
 }
 
-// Fire implements halts.Store.
+// Fire implements halts.Store. A batch (an Alertmanager group can hold
+// thousands of alerts) runs on prepared statements, looks each scope's
+// open halt up once, and updates each parent once at the end.
 func (s *Store) Fire(ctx context.Context, events []halts.Event, now, coalesceSince time.Time) ([]halts.Fired, error) {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, wrap(err)
 	}
 	defer tx.Rollback()
+	f, err := newFirer(ctx, tx, now, coalesceSince)
+	if err != nil {
+		return nil, wrap(err)
+	}
+	defer f.close()
 	out := make([]halts.Fired, 0, len(events))
 	for _, e := range events {
-		f, err := fire(ctx, tx, e, now, coalesceSince)
+		r, err := f.fire(ctx, e)
 		if err != nil {
 			return nil, wrap(err)
 		}
-		out = append(out, f)
+		out = append(out, r)
+	}
+	if err := f.flush(ctx); err != nil {
+		return nil, wrap(err)
 	}
 	return out, wrap(tx.Commit())
 }
 
-func fire(ctx context.Context, tx *sql.Tx, e halts.Event, now, coalesceSince time.Time) (halts.Fired, error) {
+// firer records the firings of one batch.
+type firer struct {
+	tx                 *sql.Tx
+	now, coalesceSince time.Time
+	byKey, byScope     *sql.Stmt
+	again, insert      *sql.Stmt
+	// parents maps a scope to its open halt without a parent ("" for
+	// none), as looked up or created in this batch.
+	parents map[triage.Scope]string
+	// bumps counts, per parent, the halts that joined it and the
+	// firings of its joined halts in this batch.
+	bumps map[string]*bump
+}
+
+type bump struct{ joined, firings int }
+
+func newFirer(ctx context.Context, tx *sql.Tx, now, coalesceSince time.Time) (*firer, error) {
+	f := &firer{tx: tx, now: now, coalesceSince: coalesceSince, parents: map[triage.Scope]string{}, bumps: map[string]*bump{}}
+	var err error
+	prep := func(q string) *sql.Stmt {
+		if err != nil {
+			return nil
+		}
+		var st *sql.Stmt
+		st, err = tx.PrepareContext(ctx, q)
+		return st
+	}
+	// The few columns a firing needs: reading all of them, twenty
+	// thousand times for a large group, costs more than the inserts.
+	f.byKey = prep(`SELECT fingerprint, source, name, scope_kind, scope_name, fired_at, last_fired_at, firings, resolved_at, post_state, parent
+		FROM halts WHERE key = ? ORDER BY resolved_at = 0 DESC, fired_at DESC LIMIT 1`)
+	f.byScope = prep(`SELECT fingerprint FROM halts WHERE scope_kind = ? AND scope_name = ? AND resolved_at = 0 AND parent = ''
+		AND (post_state IN ('pending', 'posting') OR (post_state = 'posted' AND posted_at >= ?)) ORDER BY fired_at LIMIT 1`)
+	f.again = prep(`UPDATE halts SET firings = firings + 1, last_fired_at = max(last_fired_at, ?) WHERE fingerprint = ?`)
+	f.insert = prep(`INSERT INTO halts (fingerprint, key, source, name, scope_kind, scope_name, reason, url, fired_at, last_fired_at, post_state, parent)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	if err != nil {
+		f.close()
+		return nil, err
+	}
+	return f, nil
+}
+
+func (f *firer) close() {
+	for _, st := range []*sql.Stmt{f.byKey, f.byScope, f.again, f.insert} {
+		if st != nil {
+			st.Close()
+		}
+	}
+}
+
+func (f *firer) bump(parent string) *bump {
+	b := f.bumps[parent]
+	if b == nil {
+		b = &bump{}
+		f.bumps[parent] = b
+	}
+	return b
+}
+
+func (f *firer) fire(ctx context.Context, e halts.Event) (halts.Fired, error) {
 	at := e.At
 	if at.IsZero() {
-		at = now
+		at = f.now
 	}
-	last, err := scanHalt(tx.QueryRowContext(ctx, `SELECT `+haltColumns+` FROM halts WHERE key = ? ORDER BY resolved_at = 0 DESC, fired_at DESC LIMIT 1`, e.Key))
+	last := halts.Halt{Key: e.Key}
+	var kind, state string
+	var fired, lastFired, resolved int64
+	err := f.byKey.QueryRowContext(ctx, e.Key).Scan(&last.Fingerprint, &last.Source, &last.Name, &kind, &last.Scope.Name,
+		&fired, &lastFired, &last.Firings, &resolved, &state, &last.Parent)
+	last.Scope.Kind, last.PostState = triage.ScopeKind(kind), halts.PostState(state)
+	last.FiredAt, last.LastFiredAt, last.ResolvedAt = fromNanos(fired), fromNanos(lastFired), fromNanos(resolved)
 	switch {
 	case err == nil && last.Open():
-		if _, err := tx.ExecContext(ctx, `UPDATE halts SET firings = firings + 1, last_fired_at = max(last_fired_at, ?1)
-			WHERE fingerprint = ?2 OR (fingerprint = ?3 AND resolved_at = 0)`, nanos(at), last.Fingerprint, last.Parent); err != nil {
+		if _, err := f.again.ExecContext(ctx, nanos(at), last.Fingerprint); err != nil {
 			return halts.Fired{}, err
+		}
+		if last.Parent != "" {
+			f.bump(last.Parent).firings++
 		}
 		last.Firings++
 		if at.After(last.LastFiredAt) {
@@ -305,26 +386,40 @@ func fire(ctx context.Context, tx *sql.Tx, e halts.Event, now, coalesceSince tim
 		Reason: e.Reason, URL: e.URL, FiredAt: at, LastFiredAt: at, Firings: 1, PostState: halts.PostPending,
 	}
 	res := halts.FireNew
-	var parent string
-	err = tx.QueryRowContext(ctx, `SELECT fingerprint FROM halts WHERE scope_kind = ? AND scope_name = ? AND resolved_at = 0 AND parent = ''
-		AND (post_state IN ('pending', 'posting') OR (post_state = 'posted' AND posted_at >= ?)) ORDER BY fired_at LIMIT 1`,
-		string(e.Scope.Kind), e.Scope.Name, nanos(coalesceSince)).Scan(&parent)
-	switch {
-	case err == nil:
-		h.Parent, h.PostState, res = parent, halts.PostJoined, halts.FireJoined
-		if _, err := tx.ExecContext(ctx, `UPDATE halts SET joined = joined + 1, firings = firings + 1 WHERE fingerprint = ?`, parent); err != nil {
+	parent, known := f.parents[e.Scope]
+	if !known {
+		err = f.byScope.QueryRowContext(ctx, string(e.Scope.Kind), e.Scope.Name, nanos(f.coalesceSince)).Scan(&parent)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return halts.Fired{}, err
 		}
-	case !errors.Is(err, sql.ErrNoRows):
-		return halts.Fired{}, err
 	}
-	_, err = tx.ExecContext(ctx, `INSERT INTO halts (fingerprint, key, source, name, scope_kind, scope_name, reason, url, fired_at, last_fired_at, post_state, parent)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		h.Fingerprint, h.Key, string(h.Source), h.Name, string(h.Scope.Kind), h.Scope.Name, h.Reason, h.URL, nanos(at), nanos(at), string(h.PostState), h.Parent)
+	if parent != "" {
+		h.Parent, h.PostState, res = parent, halts.PostJoined, halts.FireJoined
+		b := f.bump(parent)
+		b.joined++
+		b.firings++
+	} else {
+		parent = h.Fingerprint
+	}
+	f.parents[e.Scope] = parent
+	_, err = f.insert.ExecContext(ctx, h.Fingerprint, h.Key, string(h.Source), h.Name, string(h.Scope.Kind), h.Scope.Name, h.Reason, h.URL,
+		nanos(at), nanos(at), string(h.PostState), h.Parent)
 	if err != nil {
 		return halts.Fired{}, err
 	}
 	return halts.Fired{Halt: h, Result: res}, nil
+}
+
+// flush adds the batch's joins and firings to their parents; a parent
+// that cleared meanwhile counts nothing more.
+func (f *firer) flush(ctx context.Context) error {
+	for fp, b := range f.bumps {
+		if _, err := f.tx.ExecContext(ctx, `UPDATE halts SET joined = joined + ?, firings = firings + ? WHERE fingerprint = ? AND resolved_at = 0`,
+			b.joined, b.firings, fp); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Resolve implements halts.Store.
@@ -415,40 +510,34 @@ func (s *Store) Due(ctx context.Context, now, stillFailingBefore time.Time, limi
 		ORDER BY fired_at LIMIT ?3`, nanos(now), nanos(stillFailingBefore), limit)
 }
 
-// Claim implements halts.Store. One process owns the file, and one
-// connection serialises the transactions, so a transaction is enough.
+// Claim implements halts.Store. One process owns the file, so the claims
+// live in its memory: they cost no write, and a process that died holds
+// none.
 func (s *Store) Claim(ctx context.Context, fp, owner string, now time.Time, lease time.Duration) (halts.Halt, bool, error) {
-	tx, err := s.db.BeginTx(ctx, nil)
+	s.mu.Lock()
+	c, held := s.claims[fp]
+	if held && c.owner != owner && !c.until.Before(now) {
+		s.mu.Unlock()
+		return halts.Halt{}, false, nil
+	}
+	s.claims[fp] = claim{owner: owner, until: now.Add(lease)}
+	s.mu.Unlock()
+	h, err := s.Halt(ctx, fp)
 	if err != nil {
-		return halts.Halt{}, false, wrap(err)
+		s.Release(ctx, fp, owner)
+		return halts.Halt{}, false, err
 	}
-	defer tx.Rollback()
-	res, err := tx.ExecContext(ctx, `UPDATE halts SET claim_owner = ?1, claim_until = ?2
-		WHERE fingerprint = ?3 AND (claim_owner = '' OR claim_owner = ?1 OR claim_until < ?4)`,
-		owner, nanos(now.Add(lease)), fp, nanos(now))
-	if err != nil {
-		return halts.Halt{}, false, wrap(err)
-	}
-	if n, err := res.RowsAffected(); err != nil || n == 0 {
-		if err == nil {
-			var exists int
-			err = tx.QueryRowContext(ctx, `SELECT count(*) FROM halts WHERE fingerprint = ?`, fp).Scan(&exists)
-			if err == nil && exists == 0 {
-				err = fmt.Errorf("halt %s: %w", fp, halts.ErrNotFound)
-			}
-		}
-		return halts.Halt{}, false, wrap(err)
-	}
-	h, err := scanHalt(tx.QueryRowContext(ctx, `SELECT `+haltColumns+` FROM halts WHERE fingerprint = ?`, fp))
-	if err != nil {
-		return halts.Halt{}, false, wrap(err)
-	}
-	return h, true, wrap(tx.Commit())
+	return h, true, nil
 }
 
 // Release implements halts.Store.
-func (s *Store) Release(ctx context.Context, fp, owner string) error {
-	return s.exec(ctx, `UPDATE halts SET claim_owner = '', claim_until = 0 WHERE fingerprint = ? AND claim_owner = ?`, fp, owner)
+func (s *Store) Release(_ context.Context, fp, owner string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c, ok := s.claims[fp]; ok && c.owner == owner {
+		delete(s.claims, fp)
+	}
+	return nil
 }
 
 // BeginPost implements halts.Store.
