@@ -5,6 +5,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -459,5 +460,35 @@ func TestButtonFullMessagesAttachesThem(t *testing.T) {
 	files := h.slack.Files()
 	if len(files) != 1 || files[0].ThreadTS != summary.TS || !strings.Contains(string(files[0].Content), traceback) {
 		t.Errorf("files = %+v", files)
+	}
+}
+
+// placeholder matches the masks of the grouping templates, raw or as
+// escaped in mrkdwn: they are for grouping, never for people.
+var placeholder = regexp.MustCompile(`(<|&lt;)(n|host|path|minion|hex|ip|uuid|num)(>|&gt;)`)
+
+func TestNoPlaceholderReachesSlack(t *testing.T) {
+	h := start(t, setup{})
+	if p := placeholder.FindString(blockText(json.RawMessage(`[{"text":"\u0026lt;n\u0026gt;"}]`))); p == "" {
+		t.Fatal("the check would not see an escaped placeholder")
+	}
+	h.slash(alice, incident, "/blame-group", "europe")
+	h.waitAudit(1)
+	msgs := h.slack.Messages(incident)
+	if len(msgs) < 3 {
+		t.Fatalf("%d messages", len(msgs))
+	}
+	for _, m := range msgs {
+		// Decoded: slack-go sends blocks with < and & as JSON escapes.
+		for _, text := range []string{m.Text, blockText(m.Blocks)} {
+			if p := placeholder.FindString(text); p != "" {
+				t.Errorf("message %s shows %q:\n%s", m.TS, p, blockText(m.Blocks))
+			}
+		}
+	}
+	// The demo's failures are masked for grouping: the report shows the
+	// real messages instead.
+	if all := texts(msgs); !strings.Contains(all, "What failed") || !strings.Contains(all, "more like it") {
+		t.Errorf("the report shows no real message:\n%s", all)
 	}
 }

@@ -101,6 +101,7 @@ func TestSlackHugeReportStaysInsideLimits(t *testing.T) {
 		RequestedBy:    "U07SRE0001",
 		AuthorMentions: map[string]string{"dev@example.com": "U0DEV0001", "x@example.com": "<!channel>"},
 		Title:          long(1000),
+		ReportID:       "r0123456",
 	}
 	s := Slack(r, o)
 	checkSlackReport(t, s)
