@@ -113,9 +113,14 @@ func TestServeRotatesSlackTokens(t *testing.T) {
 		if strings.HasPrefix(c.Token, "xoxb-") && c.Token != "xoxb-rotation-new" {
 			t.Errorf("%s called with the old bot token", c.Method)
 		}
+	}
+	for _, c := range fs.Calls() {
 		if strings.Contains(c.Token, "placeholder") {
 			t.Errorf("%s reached Slack with the placeholder", c.Method)
 		}
+	}
+	if got := tokens("auth.test"); len(got) == 0 || got[0] != "xoxb-rotation-old" {
+		t.Errorf("auth.test (a form-encoded token) carried %q", got)
 	}
 	if got := tokens("chat.postMessage"); len(got) == 0 || got[len(got)-1] != "xoxb-rotation-new" {
 		t.Errorf("chat.postMessage tokens %q, want the new bot token", got)
