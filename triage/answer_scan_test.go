@@ -81,7 +81,7 @@ func TestDecodeFastMatchesGeneral(t *testing.T) {
 	}
 
 	cases := map[string]string{
-		"escapes": `{"blame.last_failed_states": [{"__id__": "a\"b\\c\/d", "__sls__": "s\u00e9", "fun": "cmd.run", "name": "x\ty", "comment": "line1\nline2 \ud83d\ude00 \u0041"}], "blame.last_highstate_failure": {"result": true, "status": "failing", "message": "m", "commits": [], "failed_job": {"jid": "1", "time": "t", "retcode": -2, "commit": "c", "codebase_version": "v"}, "last_success_job": null}, "blame.last_compile_errors": []}`,
+		"escapes":        `{"blame.last_failed_states": [{"__id__": "a\"b\\c\/d", "__sls__": "s\u00e9", "fun": "cmd.run", "name": "x\ty", "comment": "line1\nline2 \ud83d\ude00 \u0041"}], "blame.last_highstate_failure": {"result": true, "status": "failing", "message": "m", "commits": [], "failed_job": {"jid": "1", "time": "t", "retcode": -2, "commit": "c", "codebase_version": "v"}, "last_success_job": null}, "blame.last_compile_errors": []}`,
 		"unknown fields": `{"x": [1, {"y": null}], "blame.last_failed_states": [], "blame.last_highstate_failure": {"result": true, "status": "healthy", "other": {"a": [true, false, -1.5e3]}}, "blame.last_compile_errors": [{"error_types": ["render"], "state": "s", "message": "m", "urls": [], "traceback": "t"}]}`,
 		"utf-8":          `{"blame.last_failed_states": [{"comment": "café 日本"}], "blame.last_highstate_failure": {"result": true, "status": "failing"}, "blame.last_compile_errors": []}`,
 	}

@@ -18,7 +18,7 @@ const (
 	maskURLPath   = "/<path>"
 	maskUserinfo  = "<user>@"
 	maxQuoted     = 256 // a quote longer than this is prose, not a value
-	maxMaskInput  = 4096
+	maxMaskInput  = 2048
 	maskInputHalf = maxMaskInput / 2
 )
 
@@ -49,25 +49,32 @@ const (
 //     timestamps) as <*>.
 //
 // Kept: salt:// paths (they name the file at fault), words, punctuation.
-// A message longer than 4 KiB is masked as its first and last 2 KiB (the
-// head says where, the tail of a traceback says what).
+// A message longer than 2 KiB is masked as its first and last KiB (the
+// head says where, the tail of a traceback says what; the frames between
+// are the same on every minion, and masking them costs time on every one).
 //
 // Mask is deterministic and safe for concurrent use. It is the grouping
 // key of a failure, not a text for people: show the message itself.
 func Mask(msg, minionID string) string {
-	if len(msg) > maxMaskInput {
-		head, tail := msg[:maskInputHalf], msg[len(msg)-maskInputHalf:]
-		// Cut at blanks so that no half token varies with the cut.
-		if i := strings.LastIndexAny(head, " \n\t"); i > 0 {
-			head = head[:i]
-		}
-		if i := strings.IndexAny(tail, " \n\t"); i >= 0 {
-			tail = tail[i:]
-		}
-		msg = head + " … " + tail
-	}
 	m := masker{msg: msg, minion: minionID}
-	m.out.Grow(len(msg))
+	if len(msg) <= maxMaskInput {
+		m.out.Grow(len(msg))
+		m.run()
+		return m.out.String()
+	}
+	head, tail := msg[:maskInputHalf], msg[len(msg)-maskInputHalf:]
+	// Cut at blanks so that no half token varies with the cut.
+	if i := strings.LastIndexAny(head, " \n\t"); i > 0 {
+		head = head[:i]
+	}
+	if i := strings.IndexAny(tail, " \n\t"); i >= 0 {
+		tail = strings.TrimLeft(tail[i:], " \n\t")
+	}
+	m.out.Grow(len(head) + len(tail) + 8)
+	m.msg = head
+	m.run()
+	m.out.WriteString(" … ")
+	m.msg, m.wild = tail, false
 	m.run()
 	return m.out.String()
 }
@@ -82,15 +89,30 @@ type masker struct {
 	pending string
 }
 
-func isSpace(c byte) bool {
-	return c == ' ' || c == '\n' || c == '\t' || c == '\r' || c == '\v' || c == '\f'
-}
+// Byte classes, looked up rather than compared: Mask runs on every
+// message of every minion.
+const (
+	classSpace = 1 << iota
+	classWord
+)
+
+var byteClass = func() (t [256]uint8) {
+	for _, c := range []byte(" \n\t\r\v\f") {
+		t[c] = classSpace
+	}
+	for c := range 256 {
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c >= 0x80 {
+			t[c] = classWord
+		}
+	}
+	return t
+}()
+
+func isSpace(c byte) bool { return byteClass[c] == classSpace }
 
 // isWord reports bytes of a token's pieces: ASCII letters, digits, the
 // underscore, and any byte of a multi-byte UTF-8 sequence.
-func isWord(c byte) bool {
-	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c >= 0x80
-}
+func isWord(c byte) bool { return byteClass[c] == classWord }
 
 func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 
@@ -183,7 +205,8 @@ func (m *masker) boundary(i int) bool {
 func (m *masker) value(i int) int {
 	s := m.msg
 	c := s[i]
-	if m.boundary(i) {
+	boundary := m.boundary(i)
+	if boundary {
 		if j, ok := m.special(i); ok {
 			return j
 		}
@@ -194,16 +217,44 @@ func (m *masker) value(i int) int {
 	}
 	// A piece: a run of word bytes, or the minion's id, which may hold
 	// dashes and dots.
-	if (i == 0 || !isWord(s[i-1])) && m.isMinionAt(i) {
+	if m.minion != "" && c == m.minion[0] && (i == 0 || !isWord(s[i-1])) && m.isMinionAt(i) {
 		m.lit(maskMinion)
 		return i + len(m.minion)
 	}
+	// One pass over the piece says whether it varies: a digit, a run of
+	// eight hex letters.
+	variable, hexRun := false, 0
 	j := i
-	for j < len(s) && isWord(s[j]) {
-		j++
+	for ; j < len(s); j++ {
+		c := s[j]
+		if !isWord(c) {
+			break
+		}
+		switch {
+		case c >= '0' && c <= '9':
+			variable = true
+		case c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F':
+			if hexRun++; hexRun >= 8 {
+				variable = true
+			}
+			continue
+		}
+		hexRun = 0
+	}
+	if boundary && j < len(s) && (s[j] == '-' || s[j] == '.') {
+		// Only a piece followed by a dash or a dot may start a UUID or a
+		// host name.
+		if k, ok := uuidAt(s, i); ok {
+			m.masked()
+			return k
+		}
+		if k, ok := hostAt(s, i); ok {
+			m.lit(maskHost)
+			return k
+		}
 	}
 	piece := s[i:j]
-	if variablePiece(piece) || m.dateWord(piece, j) {
+	if variable || len(piece) >= 9 && piece[:3] == "tmp" || m.dateWord(piece, j) {
 		m.masked()
 	} else {
 		m.lit(piece)
@@ -211,36 +262,32 @@ func (m *masker) value(i int) int {
 	return j
 }
 
-// special recognises a value that starts at a boundary: a quote, a
-// salt:// path, a URL, an absolute path, a host name, a UUID.
+// special recognises a value that starts at a boundary with a byte that
+// is not a word's: a quote, an absolute path; or a salt:// path or a URL.
 func (m *masker) special(i int) (int, bool) {
 	s := m.msg
-	switch c := s[i]; {
-	case c == '\'' || c == '"':
+	switch c := s[i]; c {
+	case '\'', '"':
 		return m.quoted(i)
-	case c == '/' && i+1 < len(s) && !isSpace(s[i+1]) && s[i+1] != '/':
-		return m.path(i), true
-	case c == '~' && i+1 < len(s) && s[i+1] == '/':
-		return m.path(i), true
-	case c == 's' && strings.HasPrefix(s[i:], "salt://"):
-		j := tokenEnd(s, i)
-		m.lit(s[i:j])
-		return j, true
-	case (c == 'h' || c == 'H') && hasPrefixFold(s[i:], "http"):
-		if j, ok := m.url(i); ok {
+	case '/':
+		if i+1 < len(s) && !isSpace(s[i+1]) && s[i+1] != '/' {
+			return m.path(i), true
+		}
+	case '~':
+		if i+1 < len(s) && s[i+1] == '/' {
+			return m.path(i), true
+		}
+	case 's':
+		if strings.HasPrefix(s[i:], "salt://") {
+			j := tokenEnd(s, i)
+			m.lit(s[i:j])
 			return j, true
 		}
-	}
-	if isHex(s[i]) {
-		if j, ok := uuidAt(s, i); ok {
-			m.masked()
-			return j, true
-		}
-	}
-	if isWord(s[i]) && !m.isMinionAt(i) {
-		if j, ok := hostAt(s, i); ok {
-			m.lit(maskHost)
-			return j, true
+	case 'h', 'H':
+		if hasPrefixFold(s[i:], "http") {
+			if j, ok := m.url(i); ok {
+				return j, true
+			}
 		}
 	}
 	return i, false
@@ -369,27 +416,6 @@ func (m *masker) dateWord(piece string, j int) bool {
 		j++
 	}
 	return j < len(s) && isDigit(s[j])
-}
-
-// variablePiece reports a piece that differs from minion to minion: one
-// with a digit, a run of 8 or more hex letters, or a Python temp name.
-func variablePiece(p string) bool {
-	hexRun := 0
-	for k := 0; k < len(p); k++ {
-		c := p[k]
-		if isDigit(c) {
-			return true
-		}
-		if isHex(c) {
-			hexRun++
-			if hexRun >= 8 {
-				return true
-			}
-		} else {
-			hexRun = 0
-		}
-	}
-	return len(p) >= 9 && strings.HasPrefix(p, "tmp")
 }
 
 // uuidAt reports a UUID (8-4-4-4-12 hex digits) at i.
