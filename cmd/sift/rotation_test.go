@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sift-chatops/sift/fakeslack"
 	"github.com/sift-chatops/sift/fakesalt"
+	"github.com/sift-chatops/sift/fakeslack"
 )
 
 // TestServeRotatesSlackTokens rotates both Slack tokens in their files and
