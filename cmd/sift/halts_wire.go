@@ -238,13 +238,12 @@ func newServer(h http.Handler) *http.Server {
 // first (shedListener): a flood of them cannot take the file descriptors
 // nor keep /healthz and the hooks from answering.
 func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler) error {
-	return serveShedding(ctx, newShedListener(ln, maxConnections), h)
+	return serveShedding(ctx, newShedListener(ln, maxConnections), newServer(h))
 }
 
-// serveShedding serves h on sl until ctx ends, then shuts down gracefully.
-func serveShedding(ctx context.Context, sl *shedListener, h http.Handler) error {
+// serveShedding serves srv on sl until ctx ends, then shuts down gracefully.
+func serveShedding(ctx context.Context, sl *shedListener, srv *http.Server) error {
 	ln := net.Listener(sl)
-	srv := newServer(h)
 	srv.ConnState = sl.connState
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

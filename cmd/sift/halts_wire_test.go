@@ -222,6 +222,7 @@ func TestHistoryErrors(t *testing.T) {
 		{"bad -n", []string{"-n", "0"}, true, exitUsage, "-n 0: use 1 to 10000"},
 		{"bad format", []string{"--format", "yaml"}, true, exitUsage, `--format "yaml": use text or json`},
 		{"no store yet", nil, true, exitFailure, "no store there yet"},
+		{"no such directory", nil, true, exitFailure, "does not exist"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -232,7 +233,11 @@ func TestHistoryErrors(t *testing.T) {
 					t.Fatal(err)
 				}
 				cfg = t.TempDir() + "/sift.yml"
-				extra := fmt.Sprintf("halts:\n  store: %q\n", t.TempDir()+"/missing.db")
+				store := t.TempDir() + "/missing.db"
+				if tc.name == "no such directory" {
+					store = t.TempDir() + "/gone/sift.db"
+				}
+				extra := fmt.Sprintf("halts:\n  store: %q\n", store)
 				if err := os.WriteFile(cfg, append(b, extra...), 0o600); err != nil {
 					t.Fatal(err)
 				}

@@ -59,6 +59,18 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return &exitError{code: exitUsage, err: err}
 		}
 	}
+	if c.Halts != nil && c.Halts.Alertmanager.Enabled {
+		// The same for the Alertmanager hook's credentials.
+		am := &c.Halts.Alertmanager
+		for key, dst := range map[string]*config.Secret{config.AlertmanagerBearerKey: &am.BearerToken, config.AlertmanagerPasswordKey: &am.BasicAuth.Password} {
+			if ref, ok := c.SecretRef(key); !ok || !ref.Set() {
+				continue
+			}
+			if *dst, err = store.Get(ctx, key); err != nil {
+				return &exitError{code: exitUsage, err: err}
+			}
+		}
+	}
 	audit, closeAudit, err := openAuditLog(c.Slack.AuditLog, stdout)
 	if err != nil {
 		return err
