@@ -165,6 +165,8 @@ func TestServeHaltsMetricsAndHistory(t *testing.T) {
 		`sift_halt_notifications_total{source="pipeline",status="resolved"} 1`,
 		`sift_triages_total{outcome="ok",scope_kind="datacenter"} 1`,
 		`sift_halts_firing{source="pipeline"} 0`,
+		`sift_halts_suppressed_total 0`,
+		`sift_webhook_refusal_logs_dropped_total 0`,
 		`sift_salt_api_requests_total{code="200",master="salt-eu"}`,
 	} {
 		if !strings.Contains(metricsText, want) {
