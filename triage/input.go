@@ -47,10 +47,16 @@ func byteSize(n int64) string {
 // and a bound on the bytes of answers read but not yet decoded, so that a
 // reader faster than the workers does not fill the memory.
 const (
-	inputBatch      = 256     // answers
-	inputBatchBytes = 1 << 20 // or bytes, whichever comes first
-	inputInFlight   = 16 << 20
+	inputBatch      = 256       // answers
+	inputBatchBytes = 256 << 10 // or bytes, whichever comes first
+	inputInFlight   = 8 << 20   // over inputBatchBytes + MaxAnswerBytes: any batch fits
 )
+
+// InputMemoryLimit is the soft memory limit for a process that triages
+// saved evidence (the Go runtime's, see runtime/debug.SetMemoryLimit): the
+// reading holds MaxAnswerBytes and inputInFlight at most, and the report
+// of 100 000 minions some 30 MB, so the collector has room to work.
+const InputMemoryLimit = 64 << 20
 
 type inputBatchOf struct {
 	answers []inputAnswer

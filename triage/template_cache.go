@@ -12,7 +12,7 @@ import (
 // messages can be long tracebacks.
 const (
 	templateShards     = 16
-	templateShardBytes = 512 << 10 // 8 MiB for all shards
+	templateShardBytes = 128 << 10 // 2 MiB for all shards
 	maxCachedMessage   = 4 << 10   // longer messages are masked every time
 )
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -80,6 +81,11 @@ func runTriage(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 			return err
 		}
 		defer closeIn()
+		if os.Getenv("GOMEMLIMIT") == "" {
+			// Saved evidence is read in bounded memory: a soft limit keeps
+			// the collector from letting garbage double it.
+			defer debug.SetMemoryLimit(debug.SetMemoryLimit(triage.InputMemoryLimit))
+		}
 		rep, err := triage.New(inv, nil, opts).TriageInput(ctx, req.Scope, in)
 		progress.done()
 		if err != nil {
