@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -95,15 +96,23 @@ func hugeReport() *triage.Report {
 	return r
 }
 
-func TestSlackHugeReportStaysInsideLimits(t *testing.T) {
+// hugeSlack is the huge report and its Slack rendering, made once: under
+// the race detector the rendering (its JSON file above all) takes seconds,
+// and rendering is pure.
+var hugeSlack = sync.OnceValues(func() (*triage.Report, SlackReport) {
 	r := hugeReport()
-	o := SlackOptions{
-		RequestedBy:    "U07SRE0001",
-		AuthorMentions: map[string]string{"dev@example.com": "U0DEV0001", "x@example.com": "<!channel>"},
-		Title:          long(1000),
-		ReportID:       "r0123456",
-	}
-	s := Slack(r, o)
+	return r, Slack(r, hugeOptions)
+})
+
+var hugeOptions = SlackOptions{
+	RequestedBy:    "U07SRE0001",
+	AuthorMentions: map[string]string{"dev@example.com": "U0DEV0001", "x@example.com": "<!channel>"},
+	Title:          long(1000),
+	ReportID:       "r0123456",
+}
+
+func TestSlackHugeReportStaysInsideLimits(t *testing.T) {
+	r, s := hugeSlack()
 	checkSlackReport(t, s)
 
 	if s.File == nil {
