@@ -402,3 +402,15 @@ func (b *Bot) postCauseMinions(ctx context.Context, cmd *command, r *triage.Repo
 func (b *Bot) rerunCommand(s triage.Scope) string {
 	return strings.Trim(b.rerun(s), "`")
 }
+
+// snippetType is how Slack highlights an attached file, from its name:
+// the JSON report, the CSV of every minion, plain text lists and messages.
+func snippetType(name string) string {
+	switch {
+	case strings.HasSuffix(name, ".json"):
+		return "json"
+	case strings.HasSuffix(name, ".csv"):
+		return "csv"
+	}
+	return "text"
+}

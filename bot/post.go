@@ -160,7 +160,7 @@ func (b *Bot) upload(ctx context.Context, channel, threadTS string, f *formatter
 	err := b.call(ctx, "files.getUploadURLExternal", func(ctx context.Context) error {
 		var err error
 		u, err = b.api.GetUploadURLExternalContext(ctx, slack.GetUploadURLExternalParameters{
-			FileName: f.Name, FileSize: len(f.Content), SnippetType: "json",
+			FileName: f.Name, FileSize: len(f.Content), SnippetType: snippetType(f.Name),
 		})
 		return err
 	})
