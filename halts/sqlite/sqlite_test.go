@@ -103,12 +103,18 @@ func TestFileIsPrivate(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	fi, err := os.Stat(path)
-	if err != nil {
+	// A write makes SQLite create the journal files too.
+	if _, err := s.RecordTriage(context.Background(), halts.TriageRecord{At: time.Now(), Origin: halts.OriginSlack}); err != nil {
 		t.Fatal(err)
 	}
-	if mode := fi.Mode().Perm(); mode != 0o600 {
-		t.Errorf("store file mode %o, want 600", mode)
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if mode := fi.Mode().Perm(); mode != 0o600 {
+			t.Errorf("%s mode %o, want 600", filepath.Base(p), mode)
+		}
 	}
 }
 

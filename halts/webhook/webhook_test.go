@@ -393,6 +393,8 @@ func TestAlertmanagerHookRefusesMalformed(t *testing.T) {
 		{"wrong version", strings.Replace(string(amPayload("firing", amAlert("firing", "ams01", "ab", start))), `"version":"4"`, `"version":"3"`, 1), 400, `version "3"`},
 		{"bad alert status", string(amPayload("firing", amAlert("firing", "ams01", "ab", start), amAlert("pending", "fra02", "cd", start))), 400, `alerts[1].status "pending"`},
 		{"bad time", strings.Replace(string(amPayload("firing", amAlert("firing", "ams01", "ab", start))), start.Format(time.RFC3339Nano), "yesterday", 1), 400, "not an Alertmanager webhook message"},
+		{"over 4 MiB", string(floodBody(40000, 500, start)), 413, "larger than 4 MiB"},
+		{"nested too deep", `{"version":"4","alerts":[{"labels":` + strings.Repeat(`{"a":`, 10001) + `1` + strings.Repeat(`}`, 10001) + `}]}`, 400, "not an Alertmanager webhook message"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
