@@ -1,7 +1,9 @@
 package formatters
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -807,7 +809,7 @@ func datacenterMessages(r *triage.Report) ([]SlackMessage, bool) {
 		for len(msgs) < tableMessages && next < len(body) {
 			var m message
 			if len(msgs) == 0 {
-				m.add(section(fmt.Sprintf("*Datacenters (%s)*", thousands(len(body)))), 0, 0)
+				m.add(section(fmt.Sprintf("*Datacenters (%s)*, most failing first", thousands(len(body)))), 0, 0)
 			}
 			for next < len(body) {
 				chunk, end := tableChunk(head, body, next)
@@ -843,7 +845,7 @@ func datacenterMessages(r *triage.Report) ([]SlackMessage, bool) {
 func datacenterRows(r *triage.Report) []string {
 	head := []string{"DC", "FAILING", "NO JOBS", "TIME", "TOP CAUSE"}
 	rows := [][]string{head}
-	for _, dc := range r.Datacenters {
+	for _, dc := range worstFirst(r.Datacenters) {
 		top := dcTopCause(r, dc.Name)
 		failing := thousands(dc.Counts.Failing) + "/" + thousands(dc.Counts.Expected)
 		if dc.Error != "" {
@@ -878,6 +880,26 @@ func datacenterRows(r *triage.Report) []string {
 		lines[n] = escape(strings.TrimRight(b.String(), " "), 400, modeLine)
 	}
 	return lines
+}
+
+// worstFirst orders datacenters for the table: the most failing minions
+// first, then those that failed (their errors follow the table), then the
+// others by name.
+func worstFirst(dcs []triage.DatacenterResult) []triage.DatacenterResult {
+	out := slices.Clone(dcs)
+	slices.SortStableFunc(out, func(a, b triage.DatacenterResult) int {
+		if c := cmp.Compare(b.Counts.Failing, a.Counts.Failing); c != 0 {
+			return c
+		}
+		if ae, be := a.Error != "", b.Error != ""; ae != be {
+			if ae {
+				return -1
+			}
+			return 1
+		}
+		return strings.Compare(a.Name, b.Name)
+	})
+	return out
 }
 
 // dcTopCause names the highest-ranked cause that explains failing
