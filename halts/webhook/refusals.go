@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"io"
 	"net/http"
 	"sync"
 	"time"
@@ -42,8 +43,23 @@ func NewRefusals(log logrus.FieldLogger, obs Observer, now func() time.Time) *Re
 	return &Refusals{log: log, obs: obs, now: now, lim: rate.NewLimiter(refusalLogsPerSecond, refusalLogBurst)}
 }
 
-// refuse answers status with msg and accounts for the refusal.
+// logger is where the hooks log; a nil Refusals logs nothing.
+func (f *Refusals) logger() logrus.FieldLogger {
+	if f == nil {
+		l := logrus.New()
+		l.SetOutput(io.Discard)
+		return l
+	}
+	return f.log
+}
+
+// refuse answers status with msg and accounts for the refusal; a nil
+// Refusals only answers.
 func (f *Refusals) refuse(w http.ResponseWriter, hook string, status int, reason, msg string) {
+	if f == nil {
+		answer(w, status, map[string]string{"error": msg})
+		return
+	}
 	if f.obs != nil {
 		f.obs.WebhookRejected(hook, reason)
 	}

@@ -169,9 +169,10 @@ type AlertmanagerHook struct {
 	// request in, which the configuration allows only when told to
 	// (insecure_no_auth).
 	Auth *Auth
-	// Refusals logs and counts refused requests.
+	// Refusals logs and counts refused requests; nil only answers them.
 	Refusals *Refusals
-	Now      func() time.Time
+	// Now is the hook's clock; time.Now when nil.
+	Now func() time.Time
 }
 
 // amMessage is Alertmanager's webhook payload, version 4. Unknown fields
@@ -232,7 +233,7 @@ func (h *AlertmanagerHook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.Refusals.refuse(w, hook, http.StatusBadRequest, reasonMalformed, fmt.Sprintf("version %q: Sift reads Alertmanager webhook messages of version 4", halts.Clip(m.Version, 20)))
 		return
 	}
-	now := h.Now()
+	now := nowOf(h.Now)
 	events := make([]halts.Event, 0, len(m.Alerts))
 	var skipped []string
 	skippedN := 0
@@ -274,12 +275,12 @@ func (h *AlertmanagerHook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	results, err := h.Notifier.NotifyAll(r.Context(), events)
 	if err != nil {
-		h.Refusals.log.WithError(err).WithField("alerts", len(events)).Error("storing Alertmanager halts failed")
+		h.Refusals.logger().WithError(err).WithField("alerts", len(events)).Error("storing Alertmanager halts failed")
 		answer(w, http.StatusInternalServerError, map[string]string{"error": "the halts could not be stored; send them again"})
 		return
 	}
 	if skippedN > 0 {
-		h.Refusals.log.WithFields(logrus.Fields{"skipped": skippedN, "first": skipped[0], "scope_label": h.ScopeLabel}).Warn("alerts without a scope skipped")
+		h.Refusals.logger().WithFields(logrus.Fields{"skipped": skippedN, "first": skipped[0], "scope_label": h.ScopeLabel}).Warn("alerts without a scope skipped")
 	}
 	counts := map[halts.Result]int{}
 	for _, res := range results {
@@ -374,7 +375,7 @@ func (h *PipelineHook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.Refusals.refuse(w, hook, http.StatusUnauthorized, reasonBadSignature, "bad signature")
 		return
 	}
-	now := h.Now()
+	now := nowOf(h.Now)
 	secs, err := strconv.ParseInt(ts, 10, 64)
 	if err != nil {
 		h.Refusals.refuse(w, hook, http.StatusUnauthorized, reasonStale, HeaderTimestamp+" is not Unix seconds")
@@ -396,7 +397,7 @@ func (h *PipelineHook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	fresh, err := h.Deliveries.UseDelivery(r.Context(), delivery, now, now.Add(-2*h.MaxSkew))
 	if err != nil {
-		h.Refusals.log.WithError(err).Error("recording a pipeline delivery failed")
+		h.Refusals.logger().WithError(err).Error("recording a pipeline delivery failed")
 		answer(w, http.StatusInternalServerError, map[string]string{"error": "the delivery could not be stored; sign and send it again"})
 		return
 	}
@@ -406,7 +407,7 @@ func (h *PipelineHook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	res, err := h.Notifier.NotifyAll(r.Context(), []halts.Event{e})
 	if err != nil {
-		h.Refusals.log.WithError(err).WithField("key", e.Key).Error("storing a pipeline halt failed")
+		h.Refusals.logger().WithError(err).WithField("key", e.Key).Error("storing a pipeline halt failed")
 		answer(w, http.StatusInternalServerError, map[string]string{"error": "the halt could not be stored; sign and send it again with a new delivery id"})
 		return
 	}
@@ -445,6 +446,14 @@ func pipelineEvent(body []byte) (halts.Event, string) {
 		Source: halts.SourcePipeline, Key: "pipeline/" + n.ID, Name: nonEmpty(halts.OneLine(n.Name), "release pipeline"),
 		Scope: scope, Reason: n.Reason, URL: n.URL, Firing: n.Status == "firing",
 	}, ""
+}
+
+// nowOf is the time by a hook's clock, time.Now when it has none.
+func nowOf(clock func() time.Time) time.Time {
+	if clock == nil {
+		return time.Now()
+	}
+	return clock()
 }
 
 func nonEmpty(s, fallback string) string {
