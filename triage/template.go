@@ -19,7 +19,7 @@ const (
 	maskUserinfo  = "<user>@"
 	maxQuoted     = 256 // a quote longer than this is prose, not a value
 	maxMaskInput  = 2048
-	maskInputHalf = maxMaskInput / 2
+	maskTokens    = 64 // kept at each end of a long message
 )
 
 // Mask returns the template of a failure message: the message with what
@@ -49,26 +49,20 @@ const (
 //     timestamps) as <*>.
 //
 // Kept: salt:// paths (they name the file at fault), words, punctuation.
-// A message longer than 2 KiB is masked as its first and last KiB (the
-// head says where, the tail of a traceback says what; the frames between
-// are the same on every minion, and masking them costs time on every one).
+// A message longer than 2 KiB is masked as its first and last 64 tokens
+// (the head says where, the tail of a traceback says what; the frames
+// between are the same on every minion, and masking them costs time on
+// every one).
 //
 // Mask is deterministic and safe for concurrent use. It is the grouping
 // key of a failure, not a text for people: show the message itself.
 func Mask(msg, minionID string) string {
 	m := masker{msg: msg, minion: minionID}
-	if len(msg) <= maxMaskInput {
+	head, tail, cut := cutLong(msg)
+	if !cut {
 		m.out.Grow(len(msg))
 		m.run()
 		return m.out.String()
-	}
-	head, tail := msg[:maskInputHalf], msg[len(msg)-maskInputHalf:]
-	// Cut at blanks so that no half token varies with the cut.
-	if i := strings.LastIndexAny(head, " \n\t"); i > 0 {
-		head = head[:i]
-	}
-	if i := strings.IndexAny(tail, " \n\t"); i >= 0 {
-		tail = strings.TrimLeft(tail[i:], " \n\t")
 	}
 	m.out.Grow(len(head) + len(tail) + 8)
 	m.msg = head
@@ -77,6 +71,42 @@ func Mask(msg, minionID string) string {
 	m.msg, m.wild = tail, false
 	m.run()
 	return m.out.String()
+}
+
+// cutLong returns the first and last maskTokens tokens of a message longer
+// than maxMaskInput bytes. The cut counts tokens, not bytes, so that it
+// falls at the same place on every minion whatever the length of their
+// values; only tokens of abnormal length (over 32 bytes on average) are
+// cut by bytes, at maxMaskInput on each side.
+func cutLong(msg string) (head, tail string, cut bool) {
+	if len(msg) <= maxMaskInput {
+		return msg, "", false
+	}
+	end := 0
+	for n := 0; n < maskTokens && end < len(msg); n++ {
+		for end < len(msg) && isSpace(msg[end]) {
+			end++
+		}
+		for end < len(msg) && !isSpace(msg[end]) {
+			end++
+		}
+	}
+	start := len(msg)
+	for n := 0; n < maskTokens && start > end; n++ {
+		for start > end && isSpace(msg[start-1]) {
+			start--
+		}
+		for start > end && !isSpace(msg[start-1]) {
+			start--
+		}
+	}
+	if start <= end {
+		if len(msg) <= 2*maxMaskInput {
+			return msg, "", false // few tokens: all of it
+		}
+		end, start = maxMaskInput, len(msg)-maxMaskInput
+	}
+	return msg[:min(end, maxMaskInput)], msg[max(start, len(msg)-maxMaskInput):], true
 }
 
 type masker struct {

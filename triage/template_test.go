@@ -287,3 +287,23 @@ func BenchmarkMask(b *testing.B) {
 		i++
 	}
 }
+
+// TestMaskLongMessageCutsAtTokens: values of different lengths before the
+// cut of a long message do not move it.
+func TestMaskLongMessageCutsAtTokens(t *testing.T) {
+	msg := func(n string) string {
+		var b strings.Builder
+		for range 120 {
+			fmt.Fprintf(&b, "  File \"/opt/salt/%s/x.py\", line %s, in render\n", n, n)
+		}
+		b.WriteString("salt.exceptions.SaltRenderError: Jinja variable 'dict object' has no attribute 'port'")
+		return b.String()
+	}
+	a, b := Mask(msg("7"), ""), Mask(msg("1234567"), "")
+	if a != b {
+		t.Errorf("two templates for one failure:\n%q\n%q", a, b)
+	}
+	if !strings.HasSuffix(a, "has no attribute '<q>'") {
+		t.Errorf("tail lost: %q", a[len(a)-60:])
+	}
+}
