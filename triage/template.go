@@ -10,16 +10,16 @@ const (
 	// Wild stands for numbers, hex ids, UUIDs, addresses, timestamps, pids,
 	// job ids and temp names, and, after clustering, for any token on which
 	// the messages of one cluster differ.
-	Wild          = "<*>"
-	maskMinion    = "<minion>"
-	maskPath      = "<path>"
-	maskHost      = "<host>"
-	maskQuoted    = "<q>"
-	maskURLPath   = "/<path>"
-	maskUserinfo  = "<user>@"
-	maxQuoted     = 256 // a quote longer than this is prose, not a value
-	maxMaskInput  = 2048
-	maskTokens    = 64 // kept at each end of a long message
+	Wild         = "<*>"
+	maskMinion   = "<minion>"
+	maskPath     = "<path>"
+	maskHost     = "<host>"
+	maskQuoted   = "<q>"
+	maskURLPath  = "/<path>"
+	maskUserinfo = "<user>@"
+	maxQuoted    = 256 // a quote longer than this is prose, not a value
+	maxMaskInput = 2048
+	maskTokens   = 64 // kept at each end of a long message
 )
 
 // Mask returns the template of a failure message: the message with what
