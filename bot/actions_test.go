@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/sift-chatops/sift/bot"
 	"github.com/sift-chatops/sift/config"
@@ -490,5 +491,26 @@ func TestNoPlaceholderReachesSlack(t *testing.T) {
 	// real messages instead.
 	if all := texts(msgs); !strings.Contains(all, "What failed") || !strings.Contains(all, "more like it") {
 		t.Errorf("the report shows no real message:\n%s", all)
+	}
+}
+
+func TestShortcutWhoseFormCannotOpen(t *testing.T) {
+	// Slack refuses a trigger used after its 3 s; here, any trigger.
+	h, _ := scriptedBot(t, nil, fakeslack.Options{TriggerTTL: time.Nanosecond})
+	root := h.slack.Post(incident, bob, "root")
+	sent, err := h.slack.SendMessageShortcut(h.ctx, fakeslack.MessageShortcut{UserID: alice, ChannelID: incident, MessageTS: root, CallbackID: bot.ShortcutCallbackID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.slack.WaitAck(h.ctx, sent.EnvelopeID); err != nil {
+		t.Fatal(err)
+	}
+	recs := h.waitAudit(1)
+	if r := recs[0]; r.Via != "shortcut" || r.Outcome != bot.OutcomeFailed || !strings.Contains(r.Reason, "expired_trigger_id") {
+		t.Errorf("audit record = %+v", r)
+	}
+	eph := h.slack.Ephemerals()
+	if len(eph) != 1 || eph[0].User != alice || !strings.Contains(eph[0].Text, "could not open its form") {
+		t.Errorf("ephemerals = %+v", eph)
 	}
 }

@@ -27,8 +27,8 @@ func (b *Bot) shortcutUsed(ctx context.Context, cb slack.InteractionCallback) {
 			Time: cmd.received.UTC(), ID: id, Via: viaShortcut, User: cmd.user, Channel: cmd.channel, ThreadTS: cmd.threadTS,
 			Command: shortcutName, Outcome: outcome, Reason: reason,
 		}
-		b.finishAudit(&rec, cmd, log.WithField("id", id))
 		b.tell(ctx, cmd, text)
+		b.finishAudit(&rec, cmd, log.WithField("id", id))
 	}
 	if !b.authz.channelAllowed(cmd.channel) {
 		r := b.authz.channelRefusal()
