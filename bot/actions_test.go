@@ -272,9 +272,12 @@ func pick(block, action, typ, value string) map[string]map[string]fakeslack.View
 func TestShortcutTriagesIntoTheThreadOfTheMessage(t *testing.T) {
 	h, runs := scriptedBot(t, nil, fakeslack.Options{})
 	root := h.slack.Post(incident, bob, "web tier is down in ams01, looking")
-	reply := h.slack.Post(incident, bob, "highstates failing since 10:00")
-	_ = reply
-	view := h.shortcut(alice, incident, root)
+	// The shortcut is used on a reply: the report goes to its thread.
+	reply, err := h.slack.PostInThread(incident, root, bob, "highstates failing since 10:00")
+	if err != nil {
+		t.Fatal(err)
+	}
+	view := h.shortcut(alice, incident, reply)
 
 	var modal struct {
 		Title      struct{ Text string } `json:"title"`

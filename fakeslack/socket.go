@@ -440,6 +440,27 @@ func (s *Server) Post(channel, user, text string) string {
 	return m.TS
 }
 
+// PostInThread posts a user's reply in the thread of channel rooted at
+// threadTS (a reply to a reply goes to the root, as in Slack) and returns
+// its ts.
+func (s *Server) PostInThread(channel, threadTS, user, text string) (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	root, ok := s.byKey[channel+"/"+threadTS]
+	if !ok {
+		return "", fmt.Errorf("fakeslack: reply in thread %s of %s: no such message", threadTS, channel)
+	}
+	if root.ThreadTS != "" && root.ThreadTS != root.TS {
+		root = s.byKey[channel+"/"+root.ThreadTS]
+	}
+	root.ThreadTS = root.TS
+	m := &Message{Seq: s.nextSeqLocked(), Channel: channel, TS: s.newTSLocked(), ThreadTS: root.TS, User: user, Text: text}
+	s.messages = append(s.messages, m)
+	s.byKey[channel+"/"+m.TS] = m
+	s.notifyLocked()
+	return m.TS, nil
+}
+
 // SendMention posts a user's message that mentions the bot, in the channel
 // or in the thread m.ThreadTS, and delivers its app_mention event.
 func (s *Server) SendMention(ctx context.Context, m Mention) (Sent, error) {
