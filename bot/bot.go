@@ -323,30 +323,25 @@ func (b *Bot) Run(ctx context.Context) error {
 // reserve, then it cancels their triages and gives them the reserve to
 // say so in Slack, then it cancels their Slack calls.
 func (b *Bot) drain(stopTriages, stopPosts context.CancelFunc) {
-	done := make(chan struct{})
+	// done ends when every command has finished.
+	done, finished := context.WithCancel(context.Background())
+	defer finished()
 	go func() {
 		b.handlers.Wait()
-		close(done)
+		finished()
 	}()
 	grace := b.cfg.ShutdownGrace
 	reserve := min(grace/4, 5*time.Second)
-	t := time.NewTimer(grace - reserve)
-	defer t.Stop()
-	select {
-	case <-done:
+	if b.clock.Sleep(done, grace-reserve) != nil {
 		return
-	case <-t.C:
 	}
 	b.log.WithField("grace", grace.String()).Warn("cancelling running triages")
 	stopTriages()
-	t.Reset(reserve)
-	select {
-	case <-done:
+	if b.clock.Sleep(done, reserve) != nil {
 		return
-	case <-t.C:
 	}
 	stopPosts()
-	<-done
+	<-done.Done()
 }
 
 // loop is the socket-mode event loop. It must stay quick: acknowledge,

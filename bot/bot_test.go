@@ -525,6 +525,9 @@ func TestShutdown(t *testing.T) {
 		h := start(t, setup{
 			inv: &smallInventory,
 			cfg: func(c *bot.Config) { c.ShutdownGrace = 200 * time.Millisecond },
+			deps: func(d *bot.Deps) {
+				d.Clock = &graceClock{grace: 200 * time.Millisecond, reserve: 50 * time.Millisecond}
+			},
 			triagers: triagerFunc(func(ctx context.Context, s triage.Scope, _ func(triage.Progress)) (*triage.Report, error) {
 				close(started)
 				<-ctx.Done()
@@ -561,6 +564,8 @@ func TestShutdown(t *testing.T) {
 		started, release := make(chan struct{}), make(chan struct{})
 		h := start(t, setup{
 			inv: &smallInventory,
+			// The whole grace (5 s), which the triage needs far less of.
+			deps: func(d *bot.Deps) { d.Clock = wallClock{} },
 			triagers: triagerFunc(func(ctx context.Context, s triage.Scope, _ func(triage.Progress)) (*triage.Report, error) {
 				close(started)
 				select {

@@ -116,6 +116,44 @@ type realTicker struct{ t *time.Ticker }
 func (r realTicker) C() <-chan time.Time { return r.t.C }
 func (r realTicker) Stop()               { r.t.Stop() }
 
+// wallClock is the real clock, waits included.
+type wallClock struct{}
+
+func (wallClock) Now() time.Time { return time.Now() }
+
+func (wallClock) Sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (wallClock) NewTicker(d time.Duration) bot.Ticker { return realTicker{time.NewTicker(d)} }
+
+// graceClock is a shutdown whose grace has passed as soon as it starts
+// and whose reserve lasts until the commands have said they were stopped,
+// however slow the machine: the waits of drain are the ones of exactly
+// these lengths. Other waits are a testClock's.
+type graceClock struct {
+	testClock
+	grace, reserve time.Duration
+}
+
+func (c *graceClock) Sleep(ctx context.Context, d time.Duration) error {
+	switch d {
+	case c.grace - c.reserve:
+		return nil
+	case c.reserve:
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	return c.testClock.Sleep(ctx, d)
+}
+
 func (c *testClock) long() []time.Duration {
 	c.mu.Lock()
 	defer c.mu.Unlock()
