@@ -159,6 +159,30 @@ func TestServeHaltsMetricsAndHistory(t *testing.T) {
 		t.Errorf("%d top-level posts of the halt, want 1", n)
 	}
 
+	// The Alertmanager hook wants the configured token (the alert has no
+	// scope: it is skipped, and nothing else changes).
+	am := `{"version":"4","status":"firing","alerts":[{"status":"firing","labels":{"alertname":"NoScope"},"startsAt":"2025-10-22T10:00:00Z","fingerprint":"00000000000000aa"}]}`
+	for _, tc := range []struct {
+		auth string
+		want int
+	}{{"", http.StatusUnauthorized}, {"Bearer wrong", http.StatusUnauthorized}, {"Bearer " + testAMToken, http.StatusOK}} {
+		req, err := http.NewRequest(http.MethodPost, base+webhook.AlertmanagerPath, strings.NewReader(am))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tc.auth != "" {
+			req.Header.Set("Authorization", tc.auth)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("Alertmanager hook with %q: %d, want %d", strings.Fields(tc.auth+" none")[0], resp.StatusCode, tc.want)
+		}
+	}
+
 	_, metricsText := get(t, base+"/metrics")
 	for _, want := range []string{
 		`sift_halt_notifications_total{source="pipeline",status="firing"} 2`,
@@ -166,6 +190,8 @@ func TestServeHaltsMetricsAndHistory(t *testing.T) {
 		`sift_triages_total{outcome="ok",scope_kind="datacenter"} 1`,
 		`sift_halts_firing{source="pipeline"} 0`,
 		`sift_halts_suppressed_total 0`,
+		`sift_webhook_rejections_total{hook="alertmanager",reason="missing_credentials"} 1`,
+		`sift_webhook_rejections_total{hook="alertmanager",reason="bad_credentials"} 1`,
 		`sift_webhook_refusal_logs_dropped_total 0`,
 		`sift_salt_api_requests_total{code="200",master="salt-eu"}`,
 	} {
