@@ -179,7 +179,7 @@ func TestServeHaltsMetricsAndHistory(t *testing.T) {
 		}
 		resp.Body.Close()
 		if resp.StatusCode != tc.want {
-			t.Errorf("Alertmanager hook with %q: %d, want %d", strings.Fields(tc.auth+" none")[0], resp.StatusCode, tc.want)
+			t.Errorf("Alertmanager hook with %q: %d, want %d", strings.Fields(tc.auth + " none")[0], resp.StatusCode, tc.want)
 		}
 	}
 
