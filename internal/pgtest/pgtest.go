@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -32,11 +33,14 @@ const Password = "pg-test-5e1d0b7c"
 
 // Server is a running PostgreSQL.
 type Server struct {
-	bin     string // the directory of initdb, pg_ctl
+	bin     string // the directory of initdb and postgres
 	dir     string // data directory and logs, owned by the server's user
 	port    int
 	cred    *syscall.Credential
 	dbCount atomic.Int64
+	// proc is the running server; done is closed when it exits.
+	proc *os.Process
+	done chan struct{}
 }
 
 // Start initialises and starts a server, stopped when the test ends.
@@ -50,10 +54,14 @@ func Start(t testing.TB) *Server {
 		t.Skipf("pgtest: %v (install Debian's postgresql package to run this test)", err)
 	}
 	s := &Server{bin: bin}
+	reapOrphans()
 	// Not t.TempDir: its parent is private to root, and the server's user
 	// must reach the directory.
-	s.dir, err = os.MkdirTemp("", "sift-pg-")
+	s.dir, err = os.MkdirTemp("", dirPrefix)
 	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(s.dir, ownerFile), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = os.RemoveAll(s.dir) })
@@ -81,18 +89,51 @@ func Start(t testing.TB) *Server {
 	if err := s.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		if out, err := s.run("pg_ctl", "stop", "-D", s.data(), "-m", "immediate", "-w"); err != nil && s.running() {
-			t.Logf("pgtest: pg_ctl stop: %v\n%s", err, out)
-		}
-	})
+	t.Cleanup(func() { _ = s.Stop() })
 	return s
 }
 
-// findBin finds initdb and pg_ctl: on PATH, else in Debian's versioned
+// dirPrefix names the servers' directories in the temporary directory;
+// ownerFile in each holds the pid of the test process that owns it.
+const (
+	dirPrefix = "sift-pg-"
+	ownerFile = "owner.pid"
+)
+
+// reapOrphans stops the servers of test processes that are gone (killed
+// by a timeout, say, before their cleanup ran) and removes their
+// directories, so that they do not pile up on a developer's machine.
+func reapOrphans() {
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), dirPrefix+"*"))
+	for _, dir := range dirs {
+		owner, err := os.ReadFile(filepath.Join(dir, ownerFile))
+		if err != nil {
+			continue
+		}
+		pid, err := strconv.Atoi(strings.TrimSpace(string(owner)))
+		if err != nil || pid <= 0 || syscall.Kill(pid, 0) == nil {
+			continue // alive (or not ours to judge)
+		}
+		if b, err := os.ReadFile(filepath.Join(dir, "data", "postmaster.pid")); err == nil {
+			first, _, _ := strings.Cut(string(b), "\n")
+			if server, err := strconv.Atoi(strings.TrimPrefix(strings.TrimSpace(first), "-")); err == nil && server > 0 {
+				_ = syscall.Kill(server, syscall.SIGQUIT)
+				for range 100 {
+					if syscall.Kill(server, 0) != nil {
+						break
+					}
+					time.Sleep(50 * time.Millisecond)
+				}
+			}
+		}
+		_ = os.RemoveAll(dir)
+	}
+}
+
+// findBin finds initdb and postgres: on PATH, else in Debian's versioned
 // directory (the newest).
 func findBin() (string, error) {
-	if p, err := exec.LookPath("pg_ctl"); err == nil {
+	if p, err := exec.LookPath("postgres"); err == nil {
 		if _, err := exec.LookPath("initdb"); err == nil {
 			return filepath.Dir(p), nil
 		}
@@ -108,7 +149,7 @@ func findBin() (string, error) {
 			return d, nil
 		}
 	}
-	return "", errors.New("no PostgreSQL server found (initdb, pg_ctl)")
+	return "", errors.New("no PostgreSQL server found (initdb, postgres)")
 }
 
 // serverUser is the user the server runs as when the test runs as root.
@@ -157,30 +198,78 @@ func (s *Server) run(name string, args ...string) ([]byte, error) {
 	return cmd.CombinedOutput()
 }
 
-func (s *Server) running() bool {
-	_, err := s.run("pg_ctl", "status", "-D", s.data())
-	return err == nil
-}
-
 // Start starts the server (again, after Stop) on its port and data.
 // fsync is off (the operating system keeps what the server wrote when the
 // server is killed); synchronous commits stay on, so that a commit a test
 // saw survives Stop.
 func (s *Server) Start() error {
-	opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off",
-		s.port, s.dir)
-	if out, err := s.run("pg_ctl", "start", "-D", s.data(), "-w", "-t", "60", "-l", filepath.Join(s.dir, "server.log"), "-o", opts); err != nil {
-		log, _ := os.ReadFile(filepath.Join(s.dir, "server.log"))
-		return fmt.Errorf("pgtest: pg_ctl start: %v\n%s\n%s", err, out, log)
+	logFile, err := os.OpenFile(filepath.Join(s.dir, "server.log"), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return err
 	}
-	return nil
+	cmd := exec.Command(filepath.Join(s.bin, "postgres"), "-D", s.data(), "-p", strconv.Itoa(s.port), "-k", s.dir,
+		"-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "full_page_writes=off")
+	cmd.Dir = s.dir
+	cmd.Env = append(os.Environ(), "LC_ALL=C")
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: s.cred}
+	err = cmd.Start()
+	logFile.Close()
+	if err != nil {
+		return fmt.Errorf("pgtest: postgres: %w", err)
+	}
+	done := make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
+		close(done)
+	}()
+	s.proc, s.done = cmd.Process, done
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for {
+		if err := s.ping(ctx); err == nil {
+			return nil
+		}
+		select {
+		case <-done:
+			log, _ := os.ReadFile(filepath.Join(s.dir, "server.log"))
+			return fmt.Errorf("pgtest: postgres exited at start:\n%s", log)
+		case <-ctx.Done():
+			_ = s.Stop()
+			return errors.New("pgtest: postgres did not accept connections within a minute")
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+func (s *Server) ping(ctx context.Context) error {
+	cfg, err := pgx.ParseConfig(s.URL("postgres"))
+	if err != nil {
+		return err
+	}
+	cfg.Password = Password
+	cfg.ConnectTimeout = time.Second
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	return conn.Close(ctx)
 }
 
 // Stop stops the server at once, as a crash would: connections drop.
+// SIGQUIT is PostgreSQL's immediate shutdown.
 func (s *Server) Stop() error {
-	if out, err := s.run("pg_ctl", "stop", "-D", s.data(), "-m", "immediate", "-w"); err != nil {
-		return fmt.Errorf("pgtest: pg_ctl stop: %v\n%s", err, out)
+	if s.proc == nil {
+		return nil
 	}
+	_ = s.proc.Signal(syscall.SIGQUIT)
+	select {
+	case <-s.done:
+	case <-time.After(30 * time.Second):
+		_ = s.proc.Kill()
+		<-s.done
+	}
+	s.proc = nil
 	return nil
 }
 
