@@ -233,9 +233,14 @@ func TestScopeErrorsBeforeAnyCall(t *testing.T) {
 func TestCancelledTriageKeepsWhatItHas(t *testing.T) {
 	eu := &fakeBlamer{byDC: map[string]map[string]json.RawMessage{"ams01": fleet("ams01", 3, commitAnswer)}}
 	slow := &fakeBlamer{latency: time.Minute}
-	tr := New(testInventory(), map[string]Blamer{"salt-eu": eu, "salt-uk": slow}, Options{})
 	ctx, cancel := context.WithCancel(context.Background())
-	time.AfterFunc(50*time.Millisecond, cancel)
+	defer cancel()
+	// Stopped once ams01 has answered, while lon03 still runs.
+	tr := New(testInventory(), map[string]Blamer{"salt-eu": eu, "salt-uk": slow}, Options{Progress: func(p Progress) {
+		if p.Kind == ProgressDatacenterFinished && p.Datacenter == "ams01" {
+			cancel()
+		}
+	}})
 	rep, err := tr.Triage(ctx, Scope{ScopeGroup, "europe"})
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v", err)
