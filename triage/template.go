@@ -17,9 +17,12 @@ const (
 	maskQuoted   = "<q>"
 	maskURLPath  = "/<path>"
 	maskUserinfo = "<user>@"
-	maxQuoted    = 256 // a quote longer than this is prose, not a value
-	maxMaskInput = 2048
-	maskTokens   = 64 // kept at each end of a long message
+	// maxQuotedBlanks bounds the words of a quoted value: a quote around
+	// more is prose. Counted in words, not bytes, so that the length of
+	// the values inside does not decide.
+	maxQuotedBlanks = 16
+	maxMaskInput    = 2048
+	maskTokens      = 64 // kept at each end of a long message
 )
 
 // Mask returns the template of a failure message: the message with what
@@ -32,7 +35,7 @@ const (
 //   - the minion's own id, wherever it stands between word boundaries, as
 //     <minion>;
 //   - absolute paths (/tmp/tmpa8x_3k, /var/cache/salt/…) as <path>;
-//   - quoted values ('…' or "…" opening a token, up to 256 bytes on one
+//   - quoted values ('…' or "…" opening a token, up to 16 words on one
 //     line) as <q>, except salt:// paths and URLs inside the quotes;
 //   - URLs as their origin (scheme://host[:port], which names the service
 //     at fault) followed by /<path> when they have a path: per-minion Vault
@@ -40,47 +43,47 @@ const (
 //     dropped;
 //   - host names (dotted lowercase names ending in a top-level domain such
 //     as .com, .net, .internal, .local or a two-letter country) as <host>;
-//   - within a token, every run of letters, digits and underscores that
-//     holds a digit, a run of eight or more hex letters, or a Python temp
-//     name (tmp + 6 or more characters) as <*>; runs of such pieces joined
-//     by . : - _ / + , collapse into one <*>, so an IP with a port, a
-//     UUID, a timestamp or a version of any length is one <*>;
+//   - within a token, every run of letters, digits and underscores (a
+//     piece) that holds a digit, a run of eight or more hex letters, or a
+//     Python temp name (tmp + 6 or more characters) as <*>; pieces of hex
+//     letters only (cafe) joined to such a piece, and runs of such pieces
+//     joined by . : - _ / + , collapse into one <*>, so an IP with a port,
+//     a UUID, a timestamp or a version of any length is one <*>;
 //   - month and weekday names next to a number (syslog and journal
 //     timestamps) as <*>.
 //
 // Kept: salt:// paths (they name the file at fault), words, punctuation.
-// A message longer than 2 KiB is masked as its first and last 64 tokens
-// (the head says where, the tail of a traceback says what; the frames
-// between are the same on every minion, and masking them costs time on
-// every one).
+// A message of more than 128 tokens is masked as its first and last 64
+// tokens (the head says where, the tail of a traceback
+// says what; the frames between are the same on every minion, and masking
+// them costs time on every one).
+//
+// The template depends on the lengths of the digit-holding pieces of a
+// message only through their presence: TemplateOf relies on it.
 //
 // Mask is deterministic and safe for concurrent use. It is the grouping
 // key of a failure, not a text for people: show the message itself.
 func Mask(msg, minionID string) string {
-	m := masker{msg: msg, minion: minionID}
-	head, tail, cut := cutLong(msg)
-	if !cut {
-		m.out.Grow(len(msg))
+	head, tail, _ := cutLong(msg)
+	m := masker{msg: head, minion: minionID, out: make([]byte, 0, len(head)+len(tail)+8)}
+	m.run()
+	if tail != "" {
+		m.out = append(m.out, " … "...)
+		m.msg, m.wild = tail, false
 		m.run()
-		return m.out.String()
 	}
-	m.out.Grow(len(head) + len(tail) + 8)
-	m.msg = head
-	m.run()
-	m.out.WriteString(" … ")
-	m.msg, m.wild = tail, false
-	m.run()
-	return m.out.String()
+	return string(m.out)
 }
 
-// cutLong returns the first and last maskTokens tokens of a message longer
-// than maxMaskInput bytes. The cut counts tokens, not bytes, so that it
-// falls at the same place on every minion whatever the length of their
-// values; only tokens of abnormal length (over 32 bytes on average) are
-// cut by bytes, at maxMaskInput on each side.
-func cutLong(msg string) (head, tail string, cut bool) {
-	if len(msg) <= maxMaskInput {
-		return msg, "", false
+// cutLong returns what Mask masks of a message: all of it, or its first
+// and last maskTokens tokens when it has more than twice as many. The cut
+// counts tokens, not bytes, so that it falls at the same place on every
+// minion whatever the length of their values. Only a message of abnormal
+// tokens (a head or tail over maxMaskInput, or over 8 KiB in few tokens)
+// is cut by bytes, at maxMaskInput on each side, and byBytes says so.
+func cutLong(msg string) (head, tail string, byBytes bool) {
+	if len(msg) <= 2*maskTokens {
+		return msg, "", false // too short to hold more tokens than that
 	}
 	end := 0
 	for n := 0; n < maskTokens && end < len(msg); n++ {
@@ -100,23 +103,27 @@ func cutLong(msg string) (head, tail string, cut bool) {
 			start--
 		}
 	}
-	if start <= end {
-		if len(msg) <= 2*maxMaskInput {
-			return msg, "", false // few tokens: all of it
-		}
-		end, start = maxMaskInput, len(msg)-maxMaskInput
+	switch {
+	case start <= end && len(msg) <= 4*maxMaskInput:
+		return msg, "", false // few tokens: all of it
+	case start <= end, end > maxMaskInput, len(msg)-start > maxMaskInput:
+		return msg[:maxMaskInput], msg[len(msg)-maxMaskInput:], true
 	}
-	return msg[:min(end, maxMaskInput)], msg[max(start, len(msg)-maxMaskInput):], true
+	return msg[:end], msg[start:], false
 }
 
 type masker struct {
 	msg    string
 	minion string
-	out    strings.Builder
-	// wild reports that the output ends with <*>, possibly followed by
-	// joiners held in pending: the next masked piece folds into it.
+	out    []byte
+	// wild reports that the output ends with <*> (at wildEnd), possibly
+	// followed by up to two joiners: the next masked piece folds into it.
 	wild    bool
-	pending string
+	wildEnd int
+	// hexAt is where the output's last piece starts when it is all hex
+	// letters (cafe, dead), -1 otherwise: a masked piece joined to it
+	// takes it in (UUID groups, hex ids that happen to hold no digit).
+	hexAt, hexEnd int
 }
 
 // Byte classes, looked up rather than compared: Mask runs on every
@@ -172,56 +179,60 @@ func opens(c byte) bool {
 
 func (m *masker) run() {
 	s := m.msg
+	m.hexAt = -1
 	i := 0
 	for i < len(s) {
 		if isSpace(s[i]) {
 			for i < len(s) && isSpace(s[i]) {
 				i++
 			}
-			if m.out.Len() > 0 && i < len(s) {
-				m.flush()
-				m.out.WriteByte(' ')
-				m.wild = false
+			if len(m.out) > 0 && i < len(s) {
+				m.out = append(m.out, ' ')
+				m.wild, m.hexAt = false, -1
 			}
 			continue
 		}
 		i = m.value(i)
 	}
-	m.flush()
-}
-
-// flush writes joiners held after a <*> that nothing folded into.
-func (m *masker) flush() {
-	if m.pending != "" {
-		m.out.WriteString(m.pending)
-		m.pending = ""
-	}
 }
 
 func (m *masker) lit(s string) {
-	m.flush()
-	m.out.WriteString(s)
+	m.out = append(m.out, s...)
+	m.wild, m.hexAt = false, -1
+}
+
+// hexLit writes a piece of hex letters only, which a masked piece joined
+// to it may still take in.
+func (m *masker) hexLit(s string) {
+	m.hexAt = len(m.out)
+	m.out = append(m.out, s...)
+	m.hexEnd = len(m.out)
 	m.wild = false
 }
 
 func (m *masker) litByte(c byte) {
-	if m.wild && isJoiner(c) && len(m.pending) < 2 {
-		m.pending += string(c)
+	switch {
+	case m.wild && isJoiner(c) && len(m.out)-m.wildEnd < 2:
+		m.out = append(m.out, c) // dropped if a masked piece follows
+		return
+	case m.hexAt >= 0 && isJoiner(c) && len(m.out)-m.hexEnd < 2:
+		m.out = append(m.out, c)
 		return
 	}
-	m.flush()
-	m.out.WriteByte(c)
-	m.wild = false
+	m.out = append(m.out, c)
+	m.wild, m.hexAt = false, -1
 }
 
 func (m *masker) masked() {
-	if m.wild {
-		m.pending = "" // folds into the <*> already written
+	switch {
+	case m.wild:
+		m.out = m.out[:m.wildEnd] // folds into the <*> already written
 		return
+	case m.hexAt >= 0:
+		m.out = m.out[:m.hexAt] // takes the hex piece before it in
 	}
-	m.flush()
-	m.out.WriteString(Wild)
-	m.wild = true
+	m.out = append(m.out, Wild...)
+	m.wild, m.wildEnd, m.hexAt = true, len(m.out), -1
 }
 
 // boundary reports whether a value may start at i: at the start of the
@@ -272,21 +283,23 @@ func (m *masker) value(i int) int {
 		hexRun = 0
 	}
 	if boundary && j < len(s) && (s[j] == '-' || s[j] == '.') {
-		// Only a piece followed by a dash or a dot may start a UUID or a
-		// host name.
-		if k, ok := uuidAt(s, i); ok {
-			m.masked()
-			return k
-		}
+		// Only a piece followed by a dash or a dot may start a host name.
 		if k, ok := hostAt(s, i); ok {
 			m.lit(maskHost)
 			return k
 		}
 	}
 	piece := s[i:j]
-	if variable || len(piece) >= 9 && piece[:3] == "tmp" || m.dateWord(piece, j) {
+	switch {
+	case variable || len(piece) >= 9 && piece[:3] == "tmp" || m.dateWord(piece, j):
 		m.masked()
-	} else {
+	case allHex(piece):
+		if m.wild {
+			m.masked() // joined to a masked piece: part of the same value
+		} else {
+			m.hexLit(piece)
+		}
+	default:
 		m.lit(piece)
 	}
 	return j
@@ -329,9 +342,15 @@ func (m *masker) quoted(i int) (int, bool) {
 	s := m.msg
 	q := s[i]
 	end := -1
-	for k := i + 1; k < len(s) && k <= i+1+maxQuoted; k++ {
+	blanks := 0
+	for k := i + 1; k < len(s); k++ {
 		if s[k] == '\n' {
 			break
+		}
+		if isSpace(s[k]) && !isSpace(s[k-1]) {
+			if blanks++; blanks > maxQuotedBlanks {
+				break
+			}
 		}
 		if s[k] == q && (k+1 == len(s) || !isWord(s[k+1])) {
 			end = k
@@ -349,7 +368,7 @@ func (m *masker) quoted(i int) (int, bool) {
 	case hasPrefixFold(inner, "http://") || hasPrefixFold(inner, "https://"):
 		sub := masker{msg: inner, minion: m.minion}
 		sub.run()
-		m.lit(sub.out.String())
+		m.lit(string(sub.out))
 	default:
 		m.lit(maskQuoted)
 	}
@@ -408,7 +427,7 @@ func (m *masker) url(i int) (int, bool) {
 	}
 	switch {
 	case m.minion != "" && strings.Contains(host, m.minion):
-		m.lit(strings.ReplaceAll(strings.ToLower(host), strings.ToLower(m.minion), maskMinion))
+		m.lit(strings.ToLower(replaceMinion(host, m.minion, maskMinion)))
 	default:
 		m.lit(strings.ToLower(host))
 	}
@@ -442,35 +461,20 @@ func (m *masker) dateWord(piece string, j int) bool {
 		return false
 	}
 	s := m.msg
-	for j < len(s) && (s[j] == ' ' || s[j] == ',') {
+	for j < len(s) && (isSpace(s[j]) || s[j] == ',') {
 		j++
 	}
 	return j < len(s) && isDigit(s[j])
 }
 
-// uuidAt reports a UUID (8-4-4-4-12 hex digits) at i.
-func uuidAt(s string, i int) (int, bool) {
-	const n = 36
-	if len(s)-i < n {
-		return i, false
-	}
-	for k := range n {
-		c := s[i+k]
-		switch k {
-		case 8, 13, 18, 23:
-			if c != '-' {
-				return i, false
-			}
-		default:
-			if !isHex(c) {
-				return i, false
-			}
+// allHex reports a piece of hex digits only.
+func allHex(p string) bool {
+	for k := 0; k < len(p); k++ {
+		if !isHex(p[k]) {
+			return false
 		}
 	}
-	if i+n < len(s) && isWord(s[i+n]) {
-		return i, false
-	}
-	return i + n, true
+	return true
 }
 
 // hostAt reports a host name at i: dot-separated lowercase labels of

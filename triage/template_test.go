@@ -307,3 +307,162 @@ func TestMaskLongMessageCutsAtTokens(t *testing.T) {
 		t.Errorf("tail lost: %q", a[len(a)-60:])
 	}
 }
+
+// mutateValues returns msg with every piece that holds a digit (outside
+// tokens holding "://") replaced by another of its class, of another
+// length, the minion's id by another of its shape, and blank runs by
+// others of their kind: what differs between two minions' messages of one
+// failure.
+func mutateValues(msg, minion, other string, rng *rand.Rand) string {
+	msg = replaceMinion(msg, minion, other)
+	var b strings.Builder
+	for i := 0; i < len(msg); {
+		c := msg[i]
+		if isSpace(c) {
+			nl := false
+			for ; i < len(msg) && isSpace(msg[i]); i++ {
+				nl = nl || msg[i] == '\n'
+			}
+			if nl {
+				b.WriteString([]string{"\n", " \n", "\n\t"}[rng.IntN(3)])
+			} else {
+				b.WriteString([]string{" ", "  ", "\t"}[rng.IntN(3)])
+			}
+			continue
+		}
+		j := i
+		for j < len(msg) && !isSpace(msg[j]) {
+			j++
+		}
+		tok := msg[i:j]
+		if strings.Contains(tok, "://") {
+			b.WriteString(tok)
+			i = j
+			continue
+		}
+		for k := 0; k < len(tok); {
+			if !isWord(tok[k]) {
+				b.WriteByte(tok[k])
+				k++
+				continue
+			}
+			if (k == 0 || !isWord(tok[k-1])) && strings.HasPrefix(tok[k:], other) {
+				b.WriteString(other)
+				k += len(other)
+				continue
+			}
+			e, digit, hostChars := k, false, true
+			for ; e < len(tok) && isWord(tok[e]); e++ {
+				switch d := tok[e]; {
+				case d >= '0' && d <= '9':
+					digit = true
+				case d >= 'a' && d <= 'z':
+				default:
+					hostChars = false
+				}
+			}
+			piece := tok[k:e]
+			if !digit {
+				b.WriteString(piece)
+				k = e
+				continue
+			}
+			b.WriteString(samePieceClass(piece, hostChars, rng))
+			k = e
+		}
+		i = j
+	}
+	return b.String()
+}
+
+func samePieceClass(piece string, hostChars bool, rng *rand.Rand) string {
+	const lower, upper, digits = "abcdefghijklmnopqrstuvwxyz", "ABCDEFGHIJKLMNOPQRSTUVWXYZ", "0123456789"
+	var b strings.Builder
+	first := piece[0]
+	switch {
+	case first >= '0' && first <= '9':
+		b.WriteByte(digits[rng.IntN(10)])
+	case first >= 'a' && first <= 'z':
+		b.WriteByte(lower[rng.IntN(26)])
+	case first >= 'A' && first <= 'Z':
+		b.WriteByte(upper[rng.IntN(26)])
+	default:
+		return piece // '_' or UTF-8: left as it is
+	}
+	alphabet := lower + digits
+	if !hostChars {
+		alphabet += upper + "_"
+		b.WriteByte('_')
+	}
+	for range rng.IntN(12) {
+		b.WriteByte(alphabet[rng.IntN(len(alphabet))])
+	}
+	b.WriteByte(digits[rng.IntN(10)])
+	return b.String()
+}
+
+// checkKey checks the promise of templateKey on a message and a mutation
+// of it: one key, one template. It reports whether the keys were one.
+func checkKey(t *testing.T, msg string, seed uint64) bool {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(seed, seed))
+	const minion, other = "web-dc01-000123", "web-dc07-999001"
+	msg2 := mutateValues(msg, minion, other, rng)
+	k1, ok1 := templateKey(msg, minion)
+	k2, ok2 := templateKey(msg2, other)
+	if !ok1 || !ok2 || k1 != k2 {
+		return false
+	}
+	if a, b := Mask(msg, minion), Mask(msg2, other); a != b {
+		t.Errorf("one key, two templates:\n msg  %q\n msg2 %q\n  %q\n  %q", msg, msg2, a, b)
+	}
+	return true
+}
+
+func TestTemplateKeyPromise(t *testing.T) {
+	rng := rand.New(rand.NewPCG(21, 22))
+	same, tried := 0, 0
+	for _, f := range corpus(t) {
+		for i := range 20 {
+			v := minionValues(rng, i)
+			v.Minion = "web-dc01-000123"
+			tried++
+			if checkKey(t, fleetgen.Fill(f.Text, v), uint64(i)) {
+				same++
+			}
+		}
+	}
+	// The mutations keep the key, bar the odd one that makes a new word
+	// boundary: the check above ran.
+	if same < tried*9/10 {
+		t.Errorf("one key for %d of %d mutated messages", same, tried)
+	}
+	for i, msg := range []string{
+		"request deadbeef-cafe-face-bead-decafbadbeef failed",
+		"request 123e4567-e89b-12d3-a456-426614174000 failed on db-3.ams01.example.com",
+		"Dec  1 14:03:22 web-dc01-000123 x; Mon 2026-12-01 at 10.0.3.17:8200",
+		"host web-dc01-000123.ams01.example.com and WEB-DC01-000123.x.com and web-dc01-0001234",
+		"quote 'a b c d e f g h i j k l m n o p q 1' and \"x 12\nfoo\" and 'http://web-dc01-000123:80/a b'",
+		"a-1 be-2 1-ab cafe-12-beef x86_64 ip 10.0.0.1:80 v1.2.3-rc1 AB12.cd34",
+	} {
+		if !checkKey(t, msg, uint64(i)) {
+			t.Errorf("mutation of %q changed its key", msg)
+		}
+	}
+}
+
+func FuzzTemplateKey(f *testing.F) {
+	c, err := fleetgen.Corpus()
+	if err != nil {
+		f.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(1, 1))
+	for i, x := range c {
+		v := minionValues(rng, i)
+		v.Minion = "web-dc01-000123"
+		f.Add(fleetgen.Fill(x.Text, v), uint64(i))
+	}
+	f.Fuzz(func(t *testing.T, msg string, seed uint64) {
+		checkKey(t, msg, seed)
+	})
+}
