@@ -59,45 +59,62 @@ func foldRequisites(states []FailedState) (dependents map[int][]int, folds []*re
 		}
 	}
 
-	const (
-		fresh = iota
-		resolving
-		resolved
-	)
-	mark := make([]uint8, len(states))
-	var resolve func(i int) []int
-	resolve = func(i int) []int {
-		switch mark[i] {
-		case resolving: // a cycle: Salt refuses those, but a comment is data
-			return nil
-		case resolved:
-			return folds[i].roots
+	// A requisite failure's roots are the failures of their own it reaches
+	// through the names: what it failed because of in the end.
+	reached := make([][]int, len(states)) // the requisite failures it reaches
+	for i, f := range folds {
+		if f == nil {
+			continue
 		}
-		mark[i] = resolving
-		var roots []int
-		for _, j := range named[i] {
-			if folds[j] == nil {
-				roots = append(roots, j)
-			} else if r := resolve(j); len(r) > 0 {
-				roots = append(roots, r...)
-			} else {
-				// Its own root is not here: it is shown, and what
-				// failed because of it folds into it.
-				roots = append(roots, j)
+		seen := map[int]bool{i: true}
+		queue := slices.Clone(named[i])
+		for len(queue) > 0 {
+			k := queue[0]
+			queue = queue[1:]
+			if seen[k] {
+				continue
+			}
+			seen[k] = true
+			if folds[k] == nil {
+				f.roots = append(f.roots, k)
+				continue
+			}
+			reached[i] = append(reached[i], k)
+			queue = append(queue, named[k]...)
+		}
+		slices.Sort(f.roots)
+	}
+	// Those that reach no failure of its own end in requisite failures
+	// whose roots the minion did not send: in each group that reach one
+	// another and nothing further, the first is shown and the others, and
+	// whatever leads to them, fold into it.
+	shown := func(j int) (int, bool) {
+		rep := j
+		for _, k := range reached[j] {
+			if !slices.Contains(reached[k], j) {
+				return 0, false // j leads further
+			}
+			rep = min(rep, k)
+		}
+		return rep, true
+	}
+	for i, f := range folds {
+		if f == nil || len(f.roots) > 0 {
+			continue
+		}
+		for _, j := range append([]int{i}, reached[i]...) {
+			if rep, ok := shown(j); ok && rep != i && !slices.Contains(f.roots, rep) {
+				f.roots = append(f.roots, rep)
 			}
 		}
-		roots = slices.DeleteFunc(roots, func(r int) bool { return r == i })
-		slices.Sort(roots)
-		folds[i].roots = slices.Compact(roots)
-		mark[i] = resolved
-		return folds[i].roots
+		slices.Sort(f.roots)
 	}
 	dependents = map[int][]int{}
 	for i, f := range folds {
 		if f == nil {
 			continue
 		}
-		for _, r := range resolve(i) {
+		for _, r := range f.roots {
 			dependents[r] = append(dependents[r], i)
 		}
 	}

@@ -166,3 +166,28 @@ func TestRequisiteNames(t *testing.T) {
 		}
 	}
 }
+
+// FuzzFoldRequisites: whatever the comments name, folding ends, no state is
+// its own root, and every dependent is a requisite failure whose roots are
+// shown (not folded away themselves).
+func FuzzFoldRequisites(f *testing.F) {
+	f.Add("a", "s", "One or more requisite failed: s.b", "b", "One or more requisite failed: s.a, s.c", "c", "x")
+	f.Add("a, b", "s", "One or more requisite failed: s.a, b, s.c", "c", "One or more requisite failed: s.c", "d", "")
+	f.Fuzz(func(t *testing.T, id1, sls, c1, id2, c2, id3, c3 string) {
+		states := []FailedState{{ID: id1, SLS: sls, Comment: c1}, {ID: id2, SLS: sls, Comment: c2}, {ID: id3, SLS: sls, Comment: c3}}
+		dependents, folds := foldRequisites(states)
+		for r, deps := range dependents {
+			if folds != nil && folds[r] != nil && len(folds[r].roots) > 0 {
+				t.Errorf("state %d has dependents but is folded itself", r)
+			}
+			for _, d := range deps {
+				if d == r || folds == nil || folds[d] == nil || !slices.Contains(folds[d].roots, r) {
+					t.Errorf("dependent %d of %d is not folded into it", d, r)
+				}
+			}
+		}
+		agg := NewAggregator("")
+		agg.Add(failingMinion("m", "dc", states...))
+		agg.Finish()
+	})
+}
