@@ -122,7 +122,8 @@ def last_highstate_failure():
     """
     Return the blame of this minion's failing highstate: status, the commits
     that touched relevant files between the last success and the first
-    failure, and both jobs.
+    failure (each ``added`` or ``removed``), the ``window`` (``forward``,
+    ``rollback`` or ``diverged``), and both jobs.
 
     CLI Example:
 
