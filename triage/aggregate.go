@@ -291,9 +291,8 @@ func (a *Aggregator) addPlain(kind CauseKind, m Minion) {
 
 // stateFailure is one failed state or compile error of a minion.
 type stateFailure struct {
-	sig     Signature
-	text    string
-	compile bool
+	sig  Signature
+	text string
 	// dependents are the states that failed only because this one did.
 	dependents []stateRef
 	// requisites are what a requisite failure named when none of it is
@@ -339,7 +338,7 @@ func (a *Aggregator) failures(m Minion) []stateFailure {
 	for _, e := range m.CompileErrors {
 		out = append(out, stateFailure{
 			sig:  Signature{SLS: e.State, Template: template(e.Template, e.Message, m.ID)},
-			text: e.Message, compile: true,
+			text: e.Message,
 		})
 	}
 	return out
