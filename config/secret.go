@@ -273,12 +273,34 @@ type FileInfo struct {
 // non-blocking and checked to be regular before the first read, so a wrong
 // path cannot hang startup past SIGTERM.
 func ReadSecretFile(path string) (string, FileInfo, error) {
+	b, info, err := readRegularFile(path, MaxSecretFileSize, "a secret file")
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return "", info, fmt.Errorf("%w (point it at a readable file)", err)
+	}
+	if err != nil {
+		return "", info, err
+	}
+	v := strings.TrimRight(string(b), "\r\n")
+	if v == "" {
+		return "", info, fmt.Errorf("%q is empty (write the secret into it)", path)
+	}
+	return v, info, nil
+}
+
+// maxCAFileSize bounds a CA bundle; the system bundles are a few hundred KB.
+const maxCAFileSize = 4 << 20
+
+// readRegularFile reads a regular file of at most limit bytes without ever
+// blocking on a FIFO or a device; what names the file's role in errors.
+// Errors of the file system are returned as they are (*fs.PathError).
+func readRegularFile(path string, limit int64, what string) ([]byte, FileInfo, error) {
 	var info FileInfo
 	// O_NONBLOCK: opening a FIFO with no writer returns at once instead of
 	// waiting for one.
 	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
 	if err != nil {
-		return "", info, fmt.Errorf("%w (point it at a readable file)", err)
+		return nil, info, err
 	}
 	defer f.Close()
 	if real, err := filepath.EvalSymlinks(path); err == nil && real != filepath.Clean(path) {
@@ -286,30 +308,25 @@ func ReadSecretFile(path string) (string, FileInfo, error) {
 	}
 	st, err := f.Stat()
 	if err != nil {
-		return "", info, fmt.Errorf("%w (point it at a readable file)", err)
+		return nil, info, err
 	}
 	info.Mode = st.Mode()
 	if !st.Mode().IsRegular() {
-		return "", info, fmt.Errorf("%q is %s, not a regular file (write the secret into a plain file)", path, fileKind(st.Mode()))
+		return nil, info, fmt.Errorf("%q is %s, not a regular file (point it at a plain file)", path, fileKind(st.Mode()))
 	}
-	if st.Size() > MaxSecretFileSize {
-		return "", info, fmt.Errorf("%q is %d bytes, more than the %d a secret file may hold (point it at the file that holds only the secret)",
-			path, st.Size(), MaxSecretFileSize)
+	if st.Size() > limit {
+		return nil, info, fmt.Errorf("%q is %d bytes, more than the %d %s may hold (point it at the right file)",
+			path, st.Size(), limit, what)
 	}
 	// The limit holds even when the file grows between Stat and the read.
-	b, err := io.ReadAll(io.LimitReader(f, MaxSecretFileSize+1))
+	b, err := io.ReadAll(io.LimitReader(f, limit+1))
 	if err != nil {
-		return "", info, fmt.Errorf("%w (point it at a readable file)", err)
+		return nil, info, err
 	}
-	if len(b) > MaxSecretFileSize {
-		return "", info, fmt.Errorf("%q is more than the %d bytes a secret file may hold (point it at the file that holds only the secret)",
-			path, MaxSecretFileSize)
+	if int64(len(b)) > limit {
+		return nil, info, fmt.Errorf("%q is more than the %d bytes %s may hold (point it at the right file)", path, limit, what)
 	}
-	v := strings.TrimRight(string(b), "\r\n")
-	if v == "" {
-		return "", info, fmt.Errorf("%q is empty (write the secret into it)", path)
-	}
-	return v, info, nil
+	return b, info, nil
 }
 
 // fileKind names a non-regular file type for an error.

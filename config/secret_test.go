@@ -389,3 +389,28 @@ func TestCheckSecrets(t *testing.T) {
 		t.Error("a value leaked")
 	}
 }
+
+func TestCAFileNeverBlocks(t *testing.T) {
+	fifo := filepath.Join(t.TempDir(), "ca.pem")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	yml := "masters:\n  - {name: eu, url: \"https://a:8000\", eauth: pam, username: u, password: p, tls_ca_file: " + fifo + "}\n" +
+		"vault: {address: 'https://v:8200', ca_file: " + fifo + ", auth: {method: token, token_env: T}}\n"
+	done := make(chan error, 1)
+	go func() {
+		_, err := Parse([]byte(yml), nil)
+		done <- err
+	}()
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(time.Minute):
+		t.Fatal("Parse blocked on a FIFO")
+	}
+	for _, want := range []string{"masters[0].tls_ca_file: \"" + fifo + "\" is a named pipe (FIFO)", "vault.ca_file: \"" + fifo + "\" is a named pipe (FIFO)"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Parse = %v, want %q", err, want)
+		}
+	}
+}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/url"
-	"os"
 	"regexp"
 	"slices"
 	"strconv"
@@ -158,7 +157,7 @@ func (c *Config) validateMasters(p *problems) {
 			if err == nil && u.Scheme == "http" {
 				p.add(key+".tls_ca_file", "set but url is http (use an https url, or remove tls_ca_file)")
 			}
-			if pem, err := os.ReadFile(m.TLSCAFile); err != nil {
+			if pem, _, err := readRegularFile(m.TLSCAFile, maxCAFileSize, "a CA bundle"); err != nil {
 				p.add(key+".tls_ca_file", "%v (point it at a readable PEM bundle, or remove it to use the system roots)", err)
 			} else if !x509.NewCertPool().AppendCertsFromPEM(pem) {
 				p.add(key+".tls_ca_file", "%q holds no PEM certificate (point it at the CA bundle that signed salt-api's certificate)", m.TLSCAFile)

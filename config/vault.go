@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"maps"
 	"net/url"
-	"os"
 	"slices"
 	"strings"
 	"time"
@@ -164,7 +163,7 @@ func (c *Config) validateVault(p *problems) {
 		p.add("vault.address", "holds credentials (remove them: Sift logs in with vault.auth)")
 	}
 	if v.CAFile != "" {
-		if pem, err := os.ReadFile(v.CAFile); err != nil {
+		if pem, _, err := readRegularFile(v.CAFile, maxCAFileSize, "a CA bundle"); err != nil {
 			p.add("vault.ca_file", "%v (point it at a readable PEM bundle, or remove it to use the system roots)", err)
 		} else if !x509.NewCertPool().AppendCertsFromPEM(pem) {
 			p.add("vault.ca_file", "%q holds no PEM certificate (point it at the CA bundle that signed Vault's certificate)", v.CAFile)
