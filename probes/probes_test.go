@@ -194,3 +194,43 @@ func TestProbeSharesOneRequestPerOrigin(t *testing.T) {
 		t.Errorf("%d requests for 8 concurrent probes of one origin, want 1", n)
 	}
 }
+
+func TestProbeConcurrencyBound(t *testing.T) {
+	var inFlight, most atomic.Int32
+	release := make(chan struct{})
+	handler := http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
+		n := inFlight.Add(1)
+		for {
+			m := most.Load()
+			if n <= m || most.CompareAndSwap(m, n) {
+				break
+			}
+		}
+		<-release
+		inFlight.Add(-1)
+	})
+	var allow []string
+	var urls []string
+	for range 3 {
+		srv := httptest.NewServer(handler)
+		defer srv.Close()
+		allow = append(allow, srv.URL)
+		urls = append(urls, srv.URL)
+	}
+	p := New(config.Probes{Allow: allow, Timeout: time.Minute, MaxParallel: 1, CacheFor: time.Minute}, Options{})
+	var wg sync.WaitGroup
+	for _, u := range urls {
+		wg.Go(func() { p.Probe(context.Background(), u) })
+	}
+	// Each probe is let through one at a time.
+	for range urls {
+		for inFlight.Load() == 0 {
+			time.Sleep(time.Millisecond)
+		}
+		release <- struct{}{}
+	}
+	wg.Wait()
+	if most.Load() != 1 {
+		t.Errorf("%d probes in flight at once, want at most 1", most.Load())
+	}
+}
