@@ -36,13 +36,16 @@ func TemplateOf(msg, minionID string) string {
 	if msg == "" {
 		return ""
 	}
-	key, ok := templateKey(msg, minionID)
+	kb := keyBuffers.Get().(*[]byte)
+	defer keyBuffers.Put(kb)
+	key, ok := templateKey((*kb)[:0], msg, minionID)
+	*kb = key
 	if !ok {
 		return Mask(msg, minionID)
 	}
-	sh := &templateCache[maphash.String(templateSeed, key)%templateShards]
+	sh := &templateCache[maphash.Bytes(templateSeed, key)%templateShards]
 	sh.mu.Lock()
-	t, ok := sh.m[key]
+	t, ok := sh.m[string(key)] // no copy of the key for a lookup
 	sh.mu.Unlock()
 	if ok {
 		return t
@@ -58,11 +61,14 @@ func TemplateOf(msg, minionID string) string {
 		// new incident's messages then find room.
 		sh.m, sh.bytes = make(map[string]string, 256), 0
 	}
-	sh.m[key] = t
+	sh.m[string(key)] = t
 	sh.bytes += size
 	sh.mu.Unlock()
 	return t
 }
+
+// keyBuffers hold the keys being built, one per decoding worker at a time.
+var keyBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
 
 // Marks in a template key. A byte of the message below markPiece+1 is
 // escaped with markEscape, so that no message reads as a mark.
@@ -73,8 +79,8 @@ const (
 	markTail   = 0x03 // between the head and the tail of a long message
 )
 
-// templateKey returns the key of a message in the template cache: two
-// messages with one key have one template. The key is the message with
+// templateKey appends to b the key of a message in the template cache:
+// two messages with one key have one template. The key is the message with
 //   - each piece (run of letters, digits and underscores) that holds a
 //     digit replaced by a mark of its class: Mask masks such a piece
 //     whatever it holds, and looks at no more of it than the class of its
@@ -85,92 +91,161 @@ const (
 //     decides whether a host name holds it;
 //   - each run of blanks as one blank, a newline if it holds one (a quoted
 //     value ends at a newline);
-//   - a token (between blanks) holding "://" as it is: salt:// paths and
-//     URL origins stay in the template as they are.
+//   - a token (between blanks) holding "://" as it is, bar the minion's
+//     id: salt:// paths and URL origins stay in the template as they are.
 //
 // ok is false when no key can promise that: Mask cuts the message by
 // bytes (lengths decide), or the minion's id holds a blank.
-func templateKey(msg, minionID string) (string, bool) {
+func templateKey(b []byte, msg, minionID string) ([]byte, bool) {
 	if strings.ContainsAny(minionID, " \t\n\r\v\f") {
-		return "", false
+		return b, false
 	}
 	head, tail, byBytes := cutLong(msg)
 	if byBytes {
-		return "", false
+		return b, false
 	}
-	b := make([]byte, 0, len(head)+len(tail)+1)
 	b = appendKey(b, head, minionID)
 	if tail != "" {
 		b = append(b, markTail)
 		b = appendKey(b, tail, minionID)
 	}
-	return string(b), true
+	return b, true
 }
 
+// Byte kinds of the key builder.
+const (
+	keyPunct = iota
+	keyWord  // a letter, the underscore, a byte of a UTF-8 sequence
+	keyDigit
+	keySpace
+	keyColon // may start "://"
+	keyMark  // a byte that reads as a mark: escaped
+)
+
+var keyKind = func() (t [256]uint8) {
+	for c := range 256 {
+		switch {
+		case c >= '0' && c <= '9':
+			t[c] = keyDigit
+		case byteClass[c] == classWord:
+			t[c] = keyWord
+		case byteClass[c] == classSpace:
+			t[c] = keySpace
+		case c == ':':
+			t[c] = keyColon
+		case c <= markTail:
+			t[c] = keyMark
+		}
+	}
+	return t
+}()
+
+// appendKey appends the key of s in one pass, copying runs of bytes that
+// stay as they are.
 func appendKey(b []byte, s, minionID string) []byte {
+	tokB, tokS := len(b), 0      // where the token started, in b and s
+	pieceB, pieceS := len(b), -1 // where the piece started; -1: not in one
 	for i := 0; i < len(s); {
-		if isSpace(s[i]) {
-			nl := false
-			for ; i < len(s) && isSpace(s[i]); i++ {
-				nl = nl || s[i] == '\n'
+		switch keyKind[s[i]] {
+		case keyWord, keyDigit:
+			if pieceS < 0 {
+				if minionID != "" && s[i] == minionID[0] && (i == 0 || !isWord(s[i-1])) && isMinionIn(s, i, minionID) {
+					b = appendMinion(b, minionID)
+					i += len(minionID)
+					continue
+				}
+				pieceB, pieceS = len(b), i
+			}
+			e := i
+			for e < len(s) && keyKind[s[e]] == keyWord {
+				e++
+			}
+			b = append(b, s[i:e]...)
+			i = e
+			if i < len(s) && keyKind[s[i]] == keyDigit {
+				// A value: the whole piece becomes its class.
+				e, hostChars := pieceS, true
+				for ; e < len(s) && isWord(s[e]); e++ {
+					if c := s[e]; !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9') {
+						hostChars = false
+					}
+				}
+				b = append(b[:pieceB], markPiece, pieceClass(s[pieceS], hostChars))
+				i, pieceS = e, -1
+			}
+		case keySpace:
+			pieceS = -1
+			e, nl := i, false
+			for ; e < len(s) && isSpace(s[e]); e++ {
+				nl = nl || s[e] == '\n'
 			}
 			if nl {
 				b = append(b, '\n')
 			} else {
 				b = append(b, ' ')
 			}
-			continue
+			i = e
+			tokB, tokS = len(b), i
+		case keyColon:
+			pieceS = -1
+			if strings.HasPrefix(s[i:], "://") {
+				// The whole token as it is, from its start.
+				e := i
+				for e < len(s) && !isSpace(s[e]) {
+					e++
+				}
+				b = appendVerbatim(b[:tokB], s, tokS, e, minionID)
+				i = e
+				continue
+			}
+			b = append(b, ':')
+			i++
+		case keyMark:
+			pieceS = -1
+			b = append(b, markEscape, s[i])
+			i++
+		default:
+			pieceS = -1
+			e := i + 1
+			for e < len(s) && keyKind[s[e]] == keyPunct {
+				e++
+			}
+			b = append(b, s[i:e]...)
+			i = e
 		}
-		j := i
-		for j < len(s) && !isSpace(s[j]) {
-			j++
-		}
-		b = appendTokenKey(b, s, i, j, minionID)
-		i = j
 	}
 	return b
 }
 
-// appendTokenKey appends the key of the token s[i:j]. Word boundaries are
-// judged in s, as Mask judges them.
-func appendTokenKey(b []byte, s string, i, j int, minionID string) []byte {
-	verbatim := strings.Contains(s[i:j], "://")
+// isMinionIn reports the minion's id at i of s, not followed by a byte
+// that would make it part of a longer name; Mask's own test.
+func isMinionIn(s string, i int, id string) bool {
+	k := i + len(id)
+	return strings.HasPrefix(s[i:], id) && (k == len(s) || !isWord(s[k]))
+}
+
+func appendMinion(b []byte, id string) []byte {
+	b = append(b, markMinion)
+	b = appendShape(b, id)
+	return append(b, markMinion)
+}
+
+// appendVerbatim appends s[i:j] as it is, but for the minion's id and the
+// bytes that read as marks.
+func appendVerbatim(b []byte, s string, i, j int, minionID string) []byte {
 	for k := i; k < j; {
 		c := s[k]
-		if c <= markTail {
+		switch {
+		case c <= markTail:
 			b = append(b, markEscape, c)
-			k++
-			continue
-		}
-		if !isWord(c) {
-			b = append(b, c)
-			k++
-			continue
-		}
-		if minionID != "" && c == minionID[0] && (k == 0 || !isWord(s[k-1])) && strings.HasPrefix(s[k:], minionID) &&
-			(k+len(minionID) == len(s) || !isWord(s[k+len(minionID)])) {
-			b = append(b, markMinion)
-			b = appendShape(b, minionID)
-			b = append(b, markMinion)
+		case minionID != "" && c == minionID[0] && (k == 0 || !isWord(s[k-1])) && isMinionIn(s, k, minionID):
+			b = appendMinion(b, minionID)
 			k += len(minionID)
 			continue
+		default:
+			b = append(b, c)
 		}
-		e, digit, hostChars := k, false, true
-		for ; e < j && isWord(s[e]); e++ {
-			switch d := s[e]; {
-			case d >= '0' && d <= '9':
-				digit = true
-			case d >= 'a' && d <= 'z':
-			default:
-				hostChars = false
-			}
-		}
-		if !digit || verbatim {
-			b = append(b, s[k:e]...)
-		} else {
-			b = append(b, markPiece, pieceClass(s[k], hostChars))
-		}
-		k = e
+		k++
 	}
 	return b
 }
