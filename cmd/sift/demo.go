@@ -16,8 +16,9 @@ const demoSynopsis = `sift demo [KIND NAME] [--format text|json] [--quiet]
 
 Starts fake salt-api masters on 127.0.0.1 serving a simulated fleet in the
 middle of an incident (a bad commit in two datacenters, a Vault outage in a
-third, unreachable minions, minions without the blame module) and triages it
-like 'sift triage' would: by default the group europe. No Slack, no Salt.`
+third, a rollback, a package failure that breaks the states requiring it,
+unreachable minions, minions without the blame module) and triages it like
+'sift triage' would: by default the group europe. No Slack, no Salt.`
 
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("demo", demoSynopsis, stderr)
