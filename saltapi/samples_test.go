@@ -175,6 +175,7 @@ func TestExcerptOfRealPages(t *testing.T) {
 		{fakesalt.PageExpiredToken(), "Authentication error occurred."},
 		{fakesalt.PageClientDisabled("runner"), "Client disabled: 'runner'. Add to 'netapi_enable_clients' master config option to enable."},
 		{fakesalt.PageGatewayTimeout(), "The gateway server did not receive a timely response"},
+		{fakesalt.PageRunnerRefused("sift"), `Authentication failure of type "token" occurred for user sift.`},
 		{"<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1></center><hr><center>nginx</center></body></html>", "502 Bad Gateway nginx"},
 		{"upstream connect error or disconnect/reset before headers", "upstream connect error or disconnect/reset before headers"},
 		{strings.Repeat("x", 500), strings.Repeat("x", maxExcerpt) + "…"},
@@ -182,6 +183,27 @@ func TestExcerptOfRealPages(t *testing.T) {
 	for _, c := range cases {
 		if got := excerpt([]byte(c.page)); got != c.want {
 			t.Errorf("excerpt = %q, want %q", got, c.want)
+		}
+	}
+}
+
+// TestNotPermitted tells Salt's refusal of a user's permission from the
+// refusals of a token: only the latter are worth a new login.
+func TestNotPermitted(t *testing.T) {
+	cases := []struct {
+		page string
+		want bool
+	}{
+		{fakesalt.PageRunnerRefused("sift"), true},
+		{string(fakesalt.Sample("56-runner-not-permitted.html")), true},
+		{fakesalt.PageExpiredToken(), false},
+		{fakesalt.PageNoToken(), false},
+		// What Salt's runner check answers for a token it no longer knows.
+		{`<html><body><p>Authentication failure of type "token" occurred.</p></body></html>`, false},
+	}
+	for _, c := range cases {
+		if got := notPermitted(&HTTPError{Status: 401, Excerpt: excerpt([]byte(c.page))}); got != c.want {
+			t.Errorf("notPermitted(%q) = %v", excerpt([]byte(c.page)), got)
 		}
 	}
 }
