@@ -148,7 +148,7 @@ func (c *Client) presenceProblem(errs ...error) string {
 		pe *ProtocolError
 		ue *UnreachableError
 	)
-	why, fix := "could not ask for presence: "+err.Error(), ""
+	why, fix := fmt.Sprintf("did not answer the manage runner (%v)", err), ""
 	switch {
 	case errors.As(err, &cd):
 		why, fix = "has the runner client disabled (HTTP 400)", "add runner to netapi_enable_clients in the master config"
