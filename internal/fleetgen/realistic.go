@@ -2,9 +2,9 @@ package fleetgen
 
 import (
 	"bufio"
-	"hash/crc32"
 	"encoding/json"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"math/rand/v2"
 	"strings"
