@@ -2,8 +2,10 @@ package triage
 
 import (
 	"bytes"
+	"encoding/binary"
 	"unicode/utf16"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // decodeFast decodes a well-formed blame answer by hand: one pass, fields
@@ -206,18 +208,9 @@ func (r *wireReader) str(dst *string) bool {
 		return r.fail()
 	}
 	s := r.b[start:end]
-	escaped := bytes.IndexByte(s, '\\') >= 0
-	if !escaped {
-		ascii := true
-		for _, c := range s {
-			if c < 0x20 {
-				return r.fail()
-			}
-			if c >= utf8.RuneSelf {
-				ascii = false
-			}
-		}
-		if !ascii && !utf8.Valid(s) {
+	if bytes.IndexByte(s, '\\') < 0 {
+		control, high := scanPlain(s)
+		if control || high && !utf8.Valid(s) {
 			return r.fail()
 		}
 		*dst = string(s)
@@ -235,24 +228,21 @@ func (r *wireReader) str(dst *string) bool {
 // escapes, lone surrogates, control characters or bad UTF-8, which the
 // general decoder reports.
 func unescape(s []byte) (string, bool) {
-	if !utf8.Valid(s) {
+	// Escapes are ASCII above 0x1f: one scan of the whole says whether a
+	// raw control character or bad UTF-8 is there.
+	control, high := scanPlain(s)
+	if control || high && !utf8.Valid(s) {
 		return "", false
 	}
 	out := make([]byte, 0, len(s))
 	for i := 0; i < len(s); {
-		c := s[i]
-		if c < 0x20 {
-			return "", false
+		k := bytes.IndexByte(s[i:], '\\')
+		if k < 0 {
+			out = append(out, s[i:]...)
+			break
 		}
-		if c != '\\' {
-			j := i + 1
-			for j < len(s) && s[j] != '\\' && s[j] >= 0x20 {
-				j++
-			}
-			out = append(out, s[i:j]...)
-			i = j
-			continue
-		}
+		out = append(out, s[i:i+k]...)
+		i += k
 		if i+1 >= len(s) {
 			return "", false
 		}
@@ -296,7 +286,34 @@ func unescape(s []byte) (string, bool) {
 		}
 		i += 2
 	}
-	return string(out), true
+	// out is new and written no more: the string can take it as it is.
+	return unsafe.String(unsafe.SliceData(out), len(out)), true
+}
+
+// scanPlain reports, eight bytes at a time, whether s holds a byte below
+// 0x20 (a raw control character, which JSON strings may not hold) and
+// whether it holds one above 0x7f (UTF-8 to check).
+func scanPlain(s []byte) (control, high bool) {
+	const highs, blanks = 0x8080808080808080, 0x2020202020202020
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		x := binary.LittleEndian.Uint64(s[i:])
+		high = high || x&highs != 0
+		if (x-blanks)&^x&highs != 0 { // some byte may be below 0x20: look
+			for _, c := range s[i : i+8] {
+				if c < 0x20 {
+					return true, high
+				}
+			}
+		}
+	}
+	for _, c := range s[i:] {
+		if c < 0x20 {
+			return true, high
+		}
+		high = high || c >= utf8.RuneSelf
+	}
+	return false, high
 }
 
 func hex4(s []byte, i int) (rune, bool) {

@@ -3,6 +3,7 @@ package triage
 import (
 	"bytes"
 	"encoding/json"
+	"math/rand/v2"
 	"reflect"
 	"slices"
 	"strings"
@@ -128,4 +129,29 @@ func FuzzDecodeFast(f *testing.F) {
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		sameDecoding(t, raw)
 	})
+}
+
+func TestScanPlain(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 5))
+	for range 20000 {
+		b := make([]byte, rng.IntN(40))
+		for i := range b {
+			b[i] = byte(0x20 + rng.IntN(0x5f))
+			switch rng.IntN(30) {
+			case 0:
+				b[i] = byte(rng.IntN(0x20))
+			case 1:
+				b[i] = byte(0x80 + rng.IntN(0x80))
+			}
+		}
+		control, high := false, false
+		for _, c := range b {
+			control = control || c < 0x20
+			high = high || c >= 0x80
+		}
+		gc, gh := scanPlain(b)
+		if gc != control || (!control && gh != high) {
+			t.Fatalf("scanPlain(%q) = %v, %v; want %v, %v", b, gc, gh, control, high)
+		}
+	}
 }
