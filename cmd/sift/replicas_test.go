@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -504,6 +505,34 @@ func TestReplicas(t *testing.T) {
 			}
 		}
 		t.Logf("%d halts, each noticed 4 times (twice on each replica, all at once): posts per halt %v", nHalts, perHalt)
+
+		// sift history reads the shared store: one triage per halt,
+		// whichever replica ran it.
+		r := sift(t, "", "history", "--config", cfgA, "-n", "1000", "--format", "json")
+		if r.code != 0 {
+			t.Fatalf("sift history: exit %d\n%s", r.code, r.stderr)
+		}
+		var recs []struct {
+			Origin string `json:"origin"`
+			Halt   string `json:"halt"`
+		}
+		if err := json.Unmarshal([]byte(r.stdout), &recs); err != nil {
+			t.Fatalf("sift history --format json: %v\n%s", err, r.stdout)
+		}
+		triaged := map[string]int{}
+		for _, rec := range recs {
+			if rec.Origin == halts.OriginHalt {
+				triaged[rec.Halt]++
+			}
+		}
+		for _, h := range stored {
+			if triaged[h.fp] != 1 {
+				t.Errorf("sift history lists %d triages of halt %s, want 1", triaged[h.fp], h.fp)
+			}
+		}
+		if strings.Contains(r.stdout+r.stderr, pgtest.Password) {
+			t.Error("sift history printed the database password")
+		}
 	})
 
 	top := t
