@@ -112,6 +112,89 @@ func templateKey(b []byte, msg, minionID string) ([]byte, bool) {
 	return b, true
 }
 
+// appendKey appends the key of s: most messages hold no URL, and their key
+// is built by copying the long runs of bytes that stay as they are.
+func appendKey(b []byte, s, minionID string) []byte {
+	if strings.Contains(s, "://") {
+		return appendKeyTokens(b, s, minionID)
+	}
+	first := -1
+	if minionID != "" {
+		first = int(minionID[0])
+	}
+	for i := 0; i < len(s); {
+		// A run of bytes that stay: not a digit, not a mark, not a blank
+		// other than one space between two tokens, not where the id may
+		// start.
+		e := i
+		for e < len(s) {
+			c := s[e]
+			if k := keyKind[c]; k == keyWord || k == keyPunct || k == keyColon {
+				if int(c) == first {
+					break
+				}
+				e++
+				continue
+			}
+			if c == ' ' && e+1 < len(s) && !isSpace(s[e+1]) && e > 0 {
+				e++
+				continue
+			}
+			break
+		}
+		b = append(b, s[i:e]...)
+		if i = e; i == len(s) {
+			break
+		}
+		switch c := s[i]; keyKind[c] {
+		case keyDigit:
+			// A value: the whole piece becomes its class. The piece's bytes
+			// before the digit were copied as they are: take them back.
+			ps := i
+			for ps > 0 && isWord(s[ps-1]) {
+				ps--
+			}
+			pe, hostChars := ps, true
+			for ; pe < len(s) && isWord(s[pe]); pe++ {
+				if d := s[pe]; !(d >= 'a' && d <= 'z' || d >= '0' && d <= '9') {
+					hostChars = false
+				}
+			}
+			if minionID != "" && s[ps] == minionID[0] && isMinionIn(s, ps, minionID) {
+				// The id stands there and holds this digit.
+				b = appendMinion(b[:len(b)-(i-ps)], minionID)
+				i = ps + len(minionID)
+				continue
+			}
+			b = append(b[:len(b)-(i-ps)], markPiece, pieceClass(s[ps], hostChars))
+			i = pe
+		case keySpace:
+			e, nl := i, false
+			for ; e < len(s) && isSpace(s[e]); e++ {
+				nl = nl || s[e] == '\n'
+			}
+			if nl {
+				b = append(b, '\n')
+			} else {
+				b = append(b, ' ')
+			}
+			i = e
+		case keyMark:
+			b = append(b, markEscape, c)
+			i++
+		default: // the first byte of the id
+			if (i == 0 || !isWord(s[i-1])) && isMinionIn(s, i, minionID) {
+				b = appendMinion(b, minionID)
+				i += len(minionID)
+				continue
+			}
+			b = append(b, c)
+			i++
+		}
+	}
+	return b
+}
+
 // Byte kinds of the key builder.
 const (
 	keyPunct = iota
@@ -140,9 +223,9 @@ var keyKind = func() (t [256]uint8) {
 	return t
 }()
 
-// appendKey appends the key of s in one pass, copying runs of bytes that
-// stay as they are.
-func appendKey(b []byte, s, minionID string) []byte {
+// appendKeyTokens appends the key of s token by token, for a message
+// with tokens that hold "://".
+func appendKeyTokens(b []byte, s, minionID string) []byte {
 	tokB, tokS := len(b), 0      // where the token started, in b and s
 	pieceB, pieceS := len(b), -1 // where the piece started; -1: not in one
 	for i := 0; i < len(s); {

@@ -405,8 +405,16 @@ func samePieceClass(piece string, hostChars bool, rng *rand.Rand) string {
 // of it: one key, one template. It reports whether the keys were one.
 func checkKey(t *testing.T, msg string, seed uint64) bool {
 	t.Helper()
+	same := checkKeyOf(t, msg, seed, "web-dc01-000123", "web-dc07-999001")
+	// An id that starts with a digit, and one found in a longer word.
+	checkKeyOf(t, strings.ReplaceAll(msg, "web-dc01-000123", "1node-7"), seed, "1node-7", "2node-9")
+	checkKeyOf(t, msg, seed, "web", "dev")
+	return same
+}
+
+func checkKeyOf(t *testing.T, msg string, seed uint64, minion, other string) bool {
+	t.Helper()
 	rng := rand.New(rand.NewPCG(seed, seed))
-	const minion, other = "web-dc01-000123", "web-dc07-999001"
 	msg2 := mutateValues(msg, minion, other, rng)
 	k1, ok1 := templateKey(nil, msg, minion)
 	k2, ok2 := templateKey(nil, msg2, other)
