@@ -246,20 +246,42 @@ func (s *Service) Notify(ctx context.Context, e Event) (Result, error) {
 // repeated event only counts another firing.
 func (s *Service) NotifyAll(ctx context.Context, events []Event) ([]Result, error) {
 	out := make([]Result, 0, len(events))
-	var firing []Event
+	batchResolver, batches := s.store.(BatchResolver)
+	// run holds consecutive events of one status, stored together.
+	var run []Event
 	flush := func() error {
-		if len(firing) == 0 {
+		if len(run) == 0 {
 			return nil
 		}
+		defer func() { run = run[:0] }()
 		now := s.opts.Now()
-		fired, err := s.store.Fire(ctx, firing, now, now.Add(-s.opts.CoalesceWindow))
-		if err != nil {
-			return err
+		if run[0].Firing {
+			fired, err := s.store.Fire(ctx, run, now, now.Add(-s.opts.CoalesceWindow))
+			if err != nil {
+				return err
+			}
+			for i, f := range fired {
+				out = append(out, s.logFired(run[i], f))
+			}
+			return nil
 		}
-		for i, f := range fired {
-			out = append(out, s.logFired(firing[i], f))
+		if batches {
+			resolved, err := batchResolver.ResolveAll(ctx, run, now)
+			if err != nil {
+				return err
+			}
+			for i, r := range resolved {
+				out = append(out, s.logResolved(run[i], r.Halt, r.OK))
+			}
+			return nil
 		}
-		firing = firing[:0]
+		for _, e := range run {
+			h, ok, err := s.store.Resolve(ctx, e, now)
+			if err != nil {
+				return err
+			}
+			out = append(out, s.logResolved(e, h, ok))
+		}
 		return nil
 	}
 	for _, e := range events {
@@ -270,18 +292,12 @@ func (s *Service) NotifyAll(ctx context.Context, events []Event) ([]Result, erro
 		if s.opts.Observer != nil {
 			s.opts.Observer.HaltNotification(e.Source, status)
 		}
-		if e.Firing {
-			firing = append(firing, e)
-			continue
+		if len(run) > 0 && run[0].Firing != e.Firing {
+			if err := flush(); err != nil {
+				return out, err
+			}
 		}
-		if err := flush(); err != nil {
-			return out, err
-		}
-		res, err := s.resolve(ctx, e)
-		if err != nil {
-			return out, err
-		}
-		out = append(out, res)
+		run = append(run, e)
 	}
 	if err := flush(); err != nil {
 		return out, err
@@ -307,18 +323,20 @@ func (s *Service) logFired(e Event, f Fired) Result {
 	return ResultNew
 }
 
-func (s *Service) resolve(ctx context.Context, e Event) (Result, error) {
+func (s *Service) logResolved(e Event, h Halt, ok bool) Result {
 	log := s.opts.Log.WithFields(logrus.Fields{"source": e.Source, "name": e.Name, "scope": e.Scope.String(), "key": e.Key})
-	h, ok, err := s.store.Resolve(ctx, e, s.opts.Now())
-	if err != nil {
-		return "", err
-	}
 	if !ok {
 		log.Debug("resolved notice for no open halt")
-		return ResultNotOpen, nil
+		return ResultNotOpen
 	}
-	log.WithFields(logrus.Fields{"halt": h.Fingerprint, "duration": h.ResolvedAt.Sub(h.FiredAt).String()}).Info("halt resolved")
-	return ResultResolved, nil
+	log = log.WithFields(logrus.Fields{"halt": h.Fingerprint, "duration": h.ResolvedAt.Sub(h.FiredAt).String()})
+	if h.Parent != "" {
+		// One of many alerts of a halt: its own halt's line says enough.
+		log.Debug("joined halt resolved")
+		return ResultResolved
+	}
+	log.Info("halt resolved")
+	return ResultResolved
 }
 
 // OpenHalts returns the open halts of a source and name.

@@ -38,7 +38,8 @@ type Store interface {
 	Fire(ctx context.Context, events []Event, now, coalesceSince time.Time) ([]Fired, error)
 	// Resolve records that the open halt of e.Key cleared at e.At (now when
 	// zero, never before it fired). It reports false when no halt of that
-	// key is open.
+	// key is open. The halt returned holds at least its identity (the
+	// fingerprint, key, source, name, scope and parent) and its times.
 	Resolve(ctx context.Context, e Event, now time.Time) (Halt, bool, error)
 
 	// Halt returns the halt with fingerprint fp.
@@ -119,6 +120,21 @@ type Store interface {
 
 	// Close releases the store.
 	Close() error
+}
+
+// BatchResolver is a Store that records many resolved notices in one
+// transaction, as Resolve would one after the other; Alertmanager sends
+// the resolution of a whole group at once. A Store without it has its
+// Resolve called for each.
+type BatchResolver interface {
+	ResolveAll(ctx context.Context, events []Event, now time.Time) ([]Resolved, error)
+}
+
+// Resolved is what one resolved notice did: OK is false when no halt of
+// its key was open.
+type Resolved struct {
+	Halt Halt
+	OK   bool
 }
 
 // ErrNotFound is wrapped by the errors of a Store asked for a halt it

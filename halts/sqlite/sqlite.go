@@ -424,32 +424,62 @@ func (f *firer) flush(ctx context.Context) error {
 
 // Resolve implements halts.Store.
 func (s *Store) Resolve(ctx context.Context, e halts.Event, now time.Time) (halts.Halt, bool, error) {
-	at := e.At
-	if at.IsZero() {
-		at = now
+	r, err := s.ResolveAll(ctx, []halts.Event{e}, now)
+	if err != nil {
+		return halts.Halt{}, false, err
 	}
+	return r[0].Halt, r[0].OK, nil
+}
+
+var _ halts.BatchResolver = (*Store)(nil)
+
+// ResolveAll implements halts.BatchResolver.
+func (s *Store) ResolveAll(ctx context.Context, events []halts.Event, now time.Time) ([]halts.Resolved, error) {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return halts.Halt{}, false, wrap(err)
+		return nil, wrap(err)
 	}
 	defer tx.Rollback()
-	h, err := scanHalt(tx.QueryRowContext(ctx, `SELECT `+haltColumns+` FROM halts WHERE key = ? AND resolved_at = 0`, e.Key))
-	if errors.Is(err, sql.ErrNoRows) {
-		return halts.Halt{}, false, nil
-	}
+	find, err := tx.PrepareContext(ctx, `SELECT fingerprint, source, name, scope_kind, scope_name, fired_at, parent FROM halts WHERE key = ? AND resolved_at = 0`)
 	if err != nil {
-		return halts.Halt{}, false, wrap(err)
+		return nil, wrap(err)
 	}
-	// A clock that disagrees with the source must not make a halt end
-	// before it began.
-	if at.Before(h.FiredAt) {
-		at = h.FiredAt
+	defer find.Close()
+	set, err := tx.PrepareContext(ctx, `UPDATE halts SET resolved_at = ? WHERE fingerprint = ?`)
+	if err != nil {
+		return nil, wrap(err)
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE halts SET resolved_at = ? WHERE fingerprint = ?`, nanos(at), h.Fingerprint); err != nil {
-		return halts.Halt{}, false, wrap(err)
+	defer set.Close()
+	out := make([]halts.Resolved, 0, len(events))
+	for _, e := range events {
+		at := e.At
+		if at.IsZero() {
+			at = now
+		}
+		h := halts.Halt{Key: e.Key}
+		var kind string
+		var fired int64
+		err := find.QueryRowContext(ctx, e.Key).Scan(&h.Fingerprint, &h.Source, &h.Name, &kind, &h.Scope.Name, &fired, &h.Parent)
+		h.Scope.Kind, h.FiredAt = triage.ScopeKind(kind), fromNanos(fired)
+		if errors.Is(err, sql.ErrNoRows) {
+			out = append(out, halts.Resolved{})
+			continue
+		}
+		if err != nil {
+			return nil, wrap(err)
+		}
+		// A clock that disagrees with the source must not make a halt
+		// end before it began.
+		if at.Before(h.FiredAt) {
+			at = h.FiredAt
+		}
+		if _, err := set.ExecContext(ctx, nanos(at), h.Fingerprint); err != nil {
+			return nil, wrap(err)
+		}
+		h.ResolvedAt = at
+		out = append(out, halts.Resolved{Halt: h, OK: true})
 	}
-	h.ResolvedAt = at
-	return h, true, wrap(tx.Commit())
+	return out, wrap(tx.Commit())
 }
 
 // OpenHalts implements halts.Store.
@@ -459,7 +489,8 @@ func (s *Store) OpenHalts(ctx context.Context, source halts.Source, name string)
 
 // JoinedHalts implements halts.Store.
 func (s *Store) JoinedHalts(ctx context.Context, fp string, offset, limit int) ([]halts.Halt, error) {
-	return s.halts(ctx, `WHERE parent = ? ORDER BY fired_at, rowid LIMIT ? OFFSET ?`, fp, limit, offset)
+	// parent != '' lets the planner use the partial index halts_parent.
+	return s.halts(ctx, `WHERE parent = ? AND parent != '' ORDER BY fired_at, rowid LIMIT ? OFFSET ?`, fp, limit, offset)
 }
 
 // Halt implements halts.Store.
@@ -504,7 +535,7 @@ func (s *Store) Due(ctx context.Context, now, stillFailingBefore time.Time, limi
 		AND next_attempt_at <= ?1 AND (
 			post_state IN ('pending', 'posting')
 			OR (post_state = 'posted' AND resolved_at != 0 AND NOT EXISTS (
-				SELECT 1 FROM halts j WHERE j.parent = halts.fingerprint AND j.resolved_at = 0))
+				SELECT 1 FROM halts j WHERE j.parent = halts.fingerprint AND j.parent != '' AND j.resolved_at = 0))
 			OR (post_state = 'posted' AND resolved_at = 0 AND joined > joined_announced)
 			OR (post_state = 'posted' AND resolved_at = 0 AND firings > firings_at_update AND updated_at <= ?2))
 		ORDER BY fired_at LIMIT ?3`, nanos(now), nanos(stillFailingBefore), limit)
@@ -746,7 +777,7 @@ func (s *Store) Prune(ctx context.Context, before time.Time) (halts.Pruned, erro
 	// while a halt that joined it is open or its own parent is.
 	res, err := tx.ExecContext(ctx, `DELETE FROM halts WHERE resolved_at != 0 AND resolved_at < ?1
 		AND (resolve_replied = 1 OR post_state IN ('joined', 'suppressed'))
-		AND NOT EXISTS (SELECT 1 FROM halts j WHERE j.parent = halts.fingerprint AND j.resolved_at = 0)
+		AND NOT EXISTS (SELECT 1 FROM halts j WHERE j.parent = halts.fingerprint AND j.parent != '' AND j.resolved_at = 0)
 		AND (parent = '' OR NOT EXISTS (SELECT 1 FROM halts p WHERE p.fingerprint = halts.parent AND p.resolved_at = 0))`, b)
 	if err != nil {
 		return p, wrap(err)

@@ -35,6 +35,7 @@ func Run(t *testing.T, open func(t *testing.T) halts.Store) {
 		{"FireBatchIsAtomic", testFireBatchAtomic},
 		{"Coalescing", testCoalescing},
 		{"Resolve", testResolve},
+		{"ResolveAll", testResolveAll},
 		{"PostLifeCycle", testPostLifeCycle},
 		{"Due", testDue},
 		{"DueWaitsForJoinedToClear", testDueWaitsForJoined},
@@ -625,5 +626,28 @@ func testLead(t *testing.T, s halts.Store) {
 	}
 	if ok, err = s.Lead(ctx, "rules", "a", t0.Add(30*time.Second), time.Minute); err != nil || !ok {
 		t.Errorf("renewal = %v, %v; want true", ok, err)
+	}
+}
+
+// testResolveAll runs only for a store that is a halts.BatchResolver.
+func testResolveAll(t *testing.T, s halts.Store) {
+	br, ok := s.(halts.BatchResolver)
+	if !ok {
+		t.Skip("the store resolves one notice at a time")
+	}
+	ctx := context.Background()
+	fire(t, s, t0, 0, firing("p/1", "ams01"), firing("p/2", "fra02"))
+	got, err := br.ResolveAll(ctx, []halts.Event{{Key: "p/1"}, {Key: "p/unknown"}, {Key: "p/2", At: t0.Add(-time.Hour)}, {Key: "p/1"}}, t0.Add(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 4 || !got[0].OK || got[1].OK || !got[2].OK || got[3].OK {
+		t.Fatalf("ResolveAll = %+v, want resolved, not open, resolved, not open (already resolved in the batch)", got)
+	}
+	if !got[0].Halt.ResolvedAt.Equal(t0.Add(time.Minute)) || !got[2].Halt.ResolvedAt.Equal(t0) {
+		t.Errorf("resolved at %s and %s, want now and the firing", got[0].Halt.ResolvedAt, got[2].Halt.ResolvedAt)
+	}
+	if open, err := s.FiringCounts(ctx); err != nil || len(open) != 0 {
+		t.Errorf("FiringCounts = %v, %v; want nothing open", open, err)
 	}
 }

@@ -162,3 +162,37 @@ func BenchmarkFlood(b *testing.B) {
 	b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MiB")
 	b.ReportMetric(float64(len(floodBody(alerts, scopes, time.Now())))/(1<<20), "body-MiB")
 }
+
+// BenchmarkFloodResolved is the flood's end: the resolution of the 20 000
+// alerts in one request.
+func BenchmarkFloodResolved(b *testing.B) {
+	const alerts, scopes = 20000, 500
+	var total time.Duration
+	for b.Loop() {
+		b.StopTimer()
+		r, am, _ := benchRig(b)
+		body := floodBody(alerts, scopes, r.Clock.Now().Add(-time.Minute))
+		for _, status := range []string{"firing", "resolved"} {
+			if status == "resolved" {
+				body = bytes.ReplaceAll(body, []byte(`"status":"firing"`), []byte(`"status":"resolved"`))
+			}
+			req := httptest.NewRequest(http.MethodPost, webhook.AlertmanagerPath, bytes.NewReader(body))
+			req.Header.Set("Authorization", "Bearer "+testToken)
+			w := httptest.NewRecorder()
+			start := time.Now()
+			if status == "resolved" {
+				b.StartTimer()
+			}
+			am.ServeHTTP(w, req)
+			if status == "resolved" {
+				b.StopTimer()
+				total += time.Since(start)
+			}
+			if w.Code != http.StatusOK {
+				b.Fatalf("%s: %d %s", status, w.Code, w.Body)
+			}
+		}
+		b.StartTimer()
+	}
+	b.ReportMetric(total.Seconds()/float64(b.N), "s/resolution")
+}

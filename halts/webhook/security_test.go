@@ -2,6 +2,7 @@ package webhook_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"fmt"
 	"net/http"
@@ -208,5 +209,22 @@ func TestFlood(t *testing.T) {
 	}
 	if h.obs.suppressed != scopes-budget {
 		t.Errorf("%d halts counted as suppressed, want %d", h.obs.suppressed, scopes-budget)
+	}
+}
+
+// TestGroupResolvedAtOnce: the resolution of a large group is one request
+// that clears every halt of it.
+func TestGroupResolvedAtOnce(t *testing.T) {
+	h := newHookRig(t)
+	body := floodBody(2000, 50, h.Clock.Now().Add(-time.Minute))
+	if status, answer := h.post(webhook.AlertmanagerPath, body, nil); status != 200 {
+		t.Fatalf("firing group: %d %s", status, answer)
+	}
+	resolvedBody := bytes.ReplaceAll(body, []byte(`"status":"firing"`), []byte(`"status":"resolved"`))
+	if status, answer := h.post(webhook.AlertmanagerPath, resolvedBody, nil); status != 200 || !strings.Contains(answer, `"resolved":2000`) {
+		t.Fatalf("resolved group: %d %s", status, answer)
+	}
+	if open, err := h.Store.FiringCounts(context.Background()); err != nil || len(open) != 0 {
+		t.Errorf("open halts after the resolution %v, %v; want none", open, err)
 	}
 }
