@@ -284,7 +284,9 @@ func (m *masker) value(i int) int {
 	}
 	if boundary && j < len(s) && (s[j] == '-' || s[j] == '.') {
 		// Only a piece followed by a dash or a dot may start a host name.
-		if k, ok := hostAt(s, i); ok {
+		// One that holds the minion's id is not another host: the id is
+		// masked as such.
+		if k, ok := hostAt(s, i); ok && !m.holdsMinion(i, k) {
 			m.lit(maskHost)
 			return k
 		}
@@ -446,6 +448,26 @@ func (m *masker) isMinionAt(i int) bool {
 	}
 	k := i + len(id)
 	return k == len(m.msg) || !isWord(m.msg[k])
+}
+
+// holdsMinion reports whether the minion's id stands in s[i:k], as a
+// word of its own.
+func (m *masker) holdsMinion(i, k int) bool {
+	if m.minion == "" {
+		return false
+	}
+	for j := i; j < k; {
+		n := strings.Index(m.msg[j:k], m.minion)
+		if n < 0 {
+			return false
+		}
+		j += n
+		if (j == 0 || !isWord(m.msg[j-1])) && m.isMinionAt(j) {
+			return true
+		}
+		j++
+	}
+	return false
 }
 
 // dateWord reports a month or weekday name followed by a number: part of

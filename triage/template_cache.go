@@ -91,8 +91,9 @@ const (
 //     decides whether a host name holds it;
 //   - each run of blanks as one blank, a newline if it holds one (a quoted
 //     value ends at a newline);
-//   - a token (between blanks) holding "://" as it is, bar the minion's
-//     id: salt:// paths and URL origins stay in the template as they are.
+//   - a token (between blanks) holding "://" as it is, but for the id in
+//     a URL: salt:// paths and URL origins stay in the template as they
+//     are.
 //
 // ok is false when no key can promise that: Mask cuts the message by
 // bytes (lengths decide), or the minion's id holds a blank.
@@ -313,9 +314,14 @@ func appendMinion(b []byte, id string) []byte {
 	return append(b, markMinion)
 }
 
-// appendVerbatim appends s[i:j] as it is, but for the minion's id and the
-// bytes that read as marks.
+// appendVerbatim appends s[i:j] as it is, but for the bytes that read as
+// marks, and the minion's id in a URL (Mask masks it in the host; the
+// path is masked whole). In a token with a salt:// path the id stays:
+// Mask keeps the path as it is, id and all.
 func appendVerbatim(b []byte, s string, i, j int, minionID string) []byte {
+	if strings.Contains(s[i:j], "salt://") {
+		minionID = ""
+	}
 	for k := i; k < j; {
 		c := s[k]
 		switch {
