@@ -2,7 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"sync/atomic"
 	"time"
 
@@ -34,7 +37,8 @@ func openStore(ctx context.Context, c *config.Config, secrets secretGetter, read
 		if readOnly {
 			return sqlite.OpenReadOnly(ctx, h.Store)
 		}
-		return sqlite.Open(ctx, h.Store)
+		s, err := sqlite.Open(ctx, h.Store)
+		return s, storeOpenError(err)
 	}
 	var password string
 	if _, ok := c.SecretRef(config.StorePasswordKey); ok {
@@ -45,6 +49,18 @@ func openStore(ctx context.Context, c *config.Config, secrets secretGetter, read
 		password = pw.Reveal()
 	}
 	return postgres.Open(ctx, h.Store, postgres.Options{Password: password, ReadOnly: readOnly})
+}
+
+// storeOpenError adds the fix to a SQLite store that could not be created
+// for want of permission: in the container, the store's directory is
+// written by the image's user, and a host directory mounted there
+// usually belongs to someone else.
+func storeOpenError(err error) error {
+	if err == nil || !errors.Is(err, fs.ErrPermission) {
+		return err
+	}
+	return fmt.Errorf("%w (the store's directory must be writable by the user Sift runs as, uid %d: "+
+		"in the container, mount a named volume at /var/lib/sift, or chown the mounted host directory to 65532)", err, os.Getuid())
 }
 
 // pinger is a store whose database can be down while Sift runs.

@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"io/fs"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -20,16 +23,12 @@ type flakyStore struct {
 	halts.Store
 	mu   sync.Mutex
 	down bool
-	// pinged receives after each Ping.
-	pinged chan struct{}
 }
 
 func (s *flakyStore) Ping(context.Context) error {
 	s.mu.Lock()
-	down := s.down
-	s.mu.Unlock()
-	defer func() { s.pinged <- struct{}{} }()
-	if down {
+	defer s.mu.Unlock()
+	if s.down {
 		return errors.New("dial tcp 127.0.0.1:5432: connect: connection refused")
 	}
 	return nil
@@ -42,7 +41,7 @@ func (s *flakyStore) set(down bool) {
 }
 
 func TestStoreHealth(t *testing.T) {
-	store := &flakyStore{pinged: make(chan struct{})}
+	store := &flakyStore{}
 	var logs bytes.Buffer
 	log := logrus.New()
 	log.SetOutput(&logs)
@@ -51,13 +50,18 @@ func TestStoreHealth(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- h.Run(ctx, tick) }()
+	// Run takes a tick only between two checks: once a second tick is
+	// taken, the check the first one started is done.
+	settle := func() {
+		tick <- time.Time{}
+		tick <- time.Time{}
+	}
 	step := func(down bool) bool {
 		store.set(down)
-		tick <- time.Time{}
-		<-store.pinged
+		settle()
 		return h.Check() == nil
 	}
-	<-store.pinged // the first check, at start
+	settle()
 	if h.Check() != nil {
 		t.Error("not ready with the store up")
 	}
@@ -91,5 +95,21 @@ func TestStoreHealthOfAnEmbeddedStore(t *testing.T) {
 	defer s.Close()
 	if h := newStoreHealth(s, logrus.New()); h != nil {
 		t.Errorf("SQLite: health %v, want none (always ready)", h)
+	}
+}
+
+func TestStoreOpenErrorNamesTheFix(t *testing.T) {
+	denied := &fs.PathError{Op: "open", Path: "/var/lib/sift/sift.db", Err: syscall.EACCES}
+	err := storeOpenError(fmt.Errorf("store /var/lib/sift/sift.db: %w", denied))
+	if !errors.Is(err, fs.ErrPermission) || !strings.Contains(err.Error(), "permission denied (the store's directory must be writable") ||
+		!strings.Contains(err.Error(), "mount a named volume at /var/lib/sift") {
+		t.Errorf("got %v", err)
+	}
+	other := errors.New("store: disk I/O error")
+	if got := storeOpenError(other); got != other {
+		t.Errorf("another error changed: %v", got)
+	}
+	if storeOpenError(nil) != nil {
+		t.Error("nil became an error")
 	}
 }
