@@ -37,7 +37,10 @@ import (
 	"github.com/sift-chatops/sift/triage"
 )
 
-var _ halts.Store = (*Store)(nil)
+var (
+	_ halts.Store         = (*Store)(nil)
+	_ halts.BatchResolver = (*Store)(nil)
+)
 
 // Advisory lock namespaces (the first key of the two-key form), so that
 // Sift's locks never meet another application's in the same database.
@@ -459,39 +462,58 @@ func fire(ctx context.Context, tx pgx.Tx, e halts.Event, now, coalesceSince time
 
 // Resolve implements halts.Store.
 func (s *Store) Resolve(ctx context.Context, e halts.Event, now time.Time) (halts.Halt, bool, error) {
+	got, err := s.ResolveAll(ctx, []halts.Event{e}, now)
+	if err != nil {
+		return halts.Halt{}, false, err
+	}
+	return got[0].Halt, got[0].OK, nil
+}
+
+// ResolveAll implements halts.BatchResolver: the notices of an
+// Alertmanager group in one transaction.
+func (s *Store) ResolveAll(ctx context.Context, events []halts.Event, now time.Time) ([]halts.Resolved, error) {
+	var out []halts.Resolved
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		out = make([]halts.Resolved, 0, len(events))
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, 0)`, lockFire); err != nil {
+			return err
+		}
+		for _, e := range events {
+			h, ok, err := resolve(ctx, tx, e, now)
+			if err != nil {
+				return err
+			}
+			out = append(out, halts.Resolved{Halt: h, OK: ok})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, wrap(err)
+	}
+	return out, nil
+}
+
+func resolve(ctx context.Context, tx pgx.Tx, e halts.Event, now time.Time) (halts.Halt, bool, error) {
 	at := e.At
 	if at.IsZero() {
 		at = now
 	}
-	var h halts.Halt
-	var found bool
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, 0)`, lockFire); err != nil {
-			return err
-		}
-		var err error
-		h, err = scanHalt(tx.QueryRow(ctx, `SELECT `+haltColumns+` FROM halts WHERE key = $1 AND resolved_at = 0`, e.Key))
-		if errors.Is(err, pgx.ErrNoRows) {
-			found = false
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		// A clock that disagrees with the source must not make a halt end
-		// before it began.
-		if at.Before(h.FiredAt) {
-			at = h.FiredAt
-		}
-		if _, err := tx.Exec(ctx, `UPDATE halts SET resolved_at = $1 WHERE fingerprint = $2`, nanos(at), h.Fingerprint); err != nil {
-			return err
-		}
-		h.ResolvedAt, found = at, true
-		return nil
-	})
-	if err != nil || !found {
-		return halts.Halt{}, false, wrap(err)
+	h, err := scanHalt(tx.QueryRow(ctx, `SELECT `+haltColumns+` FROM halts WHERE key = $1 AND resolved_at = 0`, e.Key))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return halts.Halt{}, false, nil
 	}
+	if err != nil {
+		return halts.Halt{}, false, err
+	}
+	// A clock that disagrees with the source must not make a halt end
+	// before it began.
+	if at.Before(h.FiredAt) {
+		at = h.FiredAt
+	}
+	if _, err := tx.Exec(ctx, `UPDATE halts SET resolved_at = $1 WHERE fingerprint = $2`, nanos(at), h.Fingerprint); err != nil {
+		return halts.Halt{}, false, err
+	}
+	h.ResolvedAt = at
 	return h, true, nil
 }
 
