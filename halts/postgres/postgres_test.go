@@ -277,11 +277,25 @@ func exec(t *testing.T, srv *pgtest.Server, db, q string) {
 }
 
 // terminate ends the sessions of the replica called name, as a crash of
-// its process would.
+// its process would, and waits (up to a minute) until they are gone and
+// their locks with them.
 func terminate(t *testing.T, srv *pgtest.Server, name string) {
 	t.Helper()
-	if _, err := admin(t, srv, "postgres").Exec(context.Background(),
-		`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1`, name); err != nil {
+	rows, err := admin(t, srv, "postgres").Query(context.Background(),
+		`SELECT pg_terminate_backend(pid, 60000) FROM pg_stat_activity WHERE application_name = $1`, name)
+	if err != nil {
 		t.Fatal(err)
+	}
+	ended, err := pgx.CollectRows(rows, pgx.RowTo[bool])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ok := range ended {
+		if !ok {
+			t.Fatalf("a session of %s did not end within a minute", name)
+		}
+	}
+	if len(ended) == 0 {
+		t.Fatalf("%s has no session to end", name)
 	}
 }
