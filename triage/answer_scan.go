@@ -3,6 +3,7 @@ package triage
 import (
 	"bytes"
 	"encoding/binary"
+	"sync"
 	"unicode/utf16"
 	"unicode/utf8"
 	"unsafe"
@@ -15,7 +16,9 @@ import (
 // duplicate field, bad UTF-8), and the general decoders, which say what is
 // wrong, take over; what it accepts decodes as they would decode it.
 func decodeFast(m Minion, raw []byte) (Minion, bool) {
-	r := wireReader{b: raw}
+	it := interners.Get().(*interner)
+	defer interners.Put(it)
+	r := wireReader{b: raw, intern: it}
 	var (
 		states []wireFailedState
 		f      wireFailure
@@ -67,9 +70,40 @@ func decodeFast(m Minion, raw []byte) (Minion, bool) {
 // wireReader reads JSON from b at i. Any surprise sets bad, and every
 // method then returns false.
 type wireReader struct {
-	b   []byte
-	i   int
-	bad bool
+	b      []byte
+	i      int
+	bad    bool
+	intern *interner
+}
+
+// interner hands out one string for short values that repeat from minion
+// to minion (commit ids and authors, state ids, functions, sls, versions):
+// one allocation per value, not per minion. Each decoding worker takes
+// one from the pool at a time.
+type interner struct {
+	m map[string]string
+}
+
+const (
+	maxInterned     = 64   // bytes: longer values rarely repeat
+	maxInternedSize = 4096 // values, then the table starts over
+)
+
+var interners = sync.Pool{New: func() any { return &interner{m: make(map[string]string, 256)} }}
+
+func (it *interner) string(b []byte) string {
+	if it == nil || len(b) > maxInterned {
+		return string(b)
+	}
+	if s, ok := it.m[string(b)]; ok { // no copy for a lookup
+		return s
+	}
+	s := string(b)
+	if len(it.m) >= maxInternedSize {
+		clear(it.m)
+	}
+	it.m[s] = s
+	return s
 }
 
 func (r *wireReader) fail() bool {
@@ -213,7 +247,7 @@ func (r *wireReader) str(dst *string) bool {
 		if control || high && !utf8.Valid(s) {
 			return r.fail()
 		}
-		*dst = string(s)
+		*dst = r.intern.string(s)
 		return true
 	}
 	out, ok := unescape(s)

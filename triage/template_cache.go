@@ -113,12 +113,12 @@ func templateKey(b []byte, msg, minionID string) ([]byte, bool) {
 	return b, true
 }
 
-// appendKey appends the key of s: most messages hold no URL, and their key
-// is built by copying the long runs of bytes that stay as they are.
+// appendKey appends the key of s, copying the long runs of bytes that stay
+// as they are. When it meets "://" in a token it has already changed, it
+// starts over token by token (appendKeyTokens).
 func appendKey(b []byte, s, minionID string) []byte {
-	if strings.Contains(s, "://") {
-		return appendKeyTokens(b, s, minionID)
-	}
+	start := len(b)
+	changed := -1 // where in s the key last stopped mirroring it
 	first := -1
 	if minionID != "" {
 		first = int(minionID[0])
@@ -131,7 +131,7 @@ func appendKey(b []byte, s, minionID string) []byte {
 		for e < len(s) {
 			c := s[e]
 			if k := keyKind[c]; k == keyWord || k == keyPunct || k == keyColon {
-				if int(c) == first {
+				if int(c) == first || k == keyColon && strings.HasPrefix(s[e:], "://") {
 					break
 				}
 				e++
@@ -148,6 +148,21 @@ func appendKey(b []byte, s, minionID string) []byte {
 			break
 		}
 		switch c := s[i]; keyKind[c] {
+		case keyColon: // "://": the whole token as it is, from its start
+			ts := i
+			for ts > 0 && !isSpace(s[ts-1]) {
+				ts--
+			}
+			if changed >= ts {
+				return appendKeyTokens(b[:start], s, minionID)
+			}
+			e := i
+			for e < len(s) && !isSpace(s[e]) {
+				e++
+			}
+			b = appendVerbatim(b[:len(b)-(i-ts)], s, ts, e, minionID)
+			i, changed = e, e
+			continue
 		case keyDigit:
 			// A value: the whole piece becomes its class. The piece's bytes
 			// before the digit were copied as they are: take them back.
@@ -165,10 +180,11 @@ func appendKey(b []byte, s, minionID string) []byte {
 				// The id stands there and holds this digit.
 				b = appendMinion(b[:len(b)-(i-ps)], minionID)
 				i = ps + len(minionID)
+				changed = i
 				continue
 			}
 			b = append(b[:len(b)-(i-ps)], markPiece, pieceClass(s[ps], hostChars))
-			i = pe
+			i, changed = pe, pe
 		case keySpace:
 			e, nl := i, false
 			for ; e < len(s) && isSpace(s[e]); e++ {
@@ -183,10 +199,12 @@ func appendKey(b []byte, s, minionID string) []byte {
 		case keyMark:
 			b = append(b, markEscape, c)
 			i++
+			changed = i
 		default: // the first byte of the id
 			if (i == 0 || !isWord(s[i-1])) && isMinionIn(s, i, minionID) {
 				b = appendMinion(b, minionID)
 				i += len(minionID)
+				changed = i
 				continue
 			}
 			b = append(b, c)

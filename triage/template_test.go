@@ -414,6 +414,10 @@ func checkKey(t *testing.T, msg string, seed uint64) bool {
 
 func checkKeyOf(t *testing.T, msg string, seed uint64, minion, other string) bool {
 	t.Helper()
+	// The run-copying key builder and the token-by-token one agree.
+	if a, b := appendKey(nil, msg, minion), appendKeyTokens(nil, msg, minion); string(a) != string(b) {
+		t.Errorf("two keys for %q:\n %q\n %q", msg, a, b)
+	}
 	rng := rand.New(rand.NewPCG(seed, seed))
 	msg2 := mutateValues(msg, minion, other, rng)
 	k1, ok1 := templateKey(nil, msg, minion)
