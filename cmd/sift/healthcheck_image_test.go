@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"io"
 	"net"
@@ -257,18 +258,42 @@ func TestDockerignore(t *testing.T) {
 			t.Errorf(".dockerignore lets %s into the build context", p)
 		}
 	}
-	// What the build needs: every file git tracks that go build reads.
+	// What the build needs: every file go build reads for ./cmd/sift in
+	// this module, embedded files included.
 	root := filepath.Join("..", "..")
-	needed := []string{"go.mod", "go.sum", "cmd/sift/main.go"}
-	if out, err := exec.Command("git", "-C", root, "ls-files").Output(); err == nil {
-		for _, f := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-			if strings.HasPrefix(f, "tools/") || strings.Contains(f, "/testdata/") {
-				continue // other modules and test data: not part of the binary
-			}
-			if (strings.HasSuffix(f, ".go") && !strings.HasSuffix(f, "_test.go")) || strings.HasPrefix(f, "fakesalt/samples/") {
-				needed = append(needed, f)
-			}
+	needed := []string{"go.mod", "go.sum"}
+	cmd := exec.Command("go", "list", "-deps", "-json=Module,Dir,GoFiles,CgoFiles,EmbedFiles", "./cmd/sift")
+	cmd.Dir = root
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	abs, err := filepath.Abs(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for dec := json.NewDecoder(bytes.NewReader(out)); dec.More(); {
+		var pkg struct {
+			Module                        *struct{ Main bool }
+			Dir                           string
+			GoFiles, CgoFiles, EmbedFiles []string
 		}
+		if err := dec.Decode(&pkg); err != nil {
+			t.Fatal(err)
+		}
+		if pkg.Module == nil || !pkg.Module.Main {
+			continue // the standard library and dependencies: downloaded, not copied
+		}
+		rel, err := filepath.Rel(abs, pkg.Dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range slices.Concat(pkg.GoFiles, pkg.CgoFiles, pkg.EmbedFiles) {
+			needed = append(needed, filepath.ToSlash(filepath.Join(rel, f)))
+		}
+	}
+	if !slices.Contains(needed, "cmd/sift/main.go") {
+		t.Fatalf("go list named no file of cmd/sift: %q", needed)
 	}
 	for _, p := range needed {
 		if d.excluded(p) {
