@@ -49,6 +49,8 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			}
 			clone()
 			out.Header.Set("Authorization", "Bearer "+v)
+			// A client sends its token once: the body is left alone.
+			return base.RoundTrip(out)
 		}
 	}
 	// Only bodies of known, bounded length are read: one of unknown length
@@ -60,7 +62,8 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		if err != nil {
 			return nil, err
 		}
-		if form, err := url.ParseQuery(string(body)); err == nil {
+		// Parsed only when a placeholder is in it: most bodies carry none.
+		if form, err := t.formWithPlaceholder(body); err == nil && form != nil {
 			if key, ok := t.Placeholders[form.Get("token")]; ok {
 				v, err := t.value(req.Context(), key)
 				if err != nil {
@@ -87,6 +90,16 @@ func (t *Transport) value(ctx context.Context, key string) (string, error) {
 		return "", fmt.Errorf("secret %s: %w", key, err)
 	}
 	return v.Reveal(), nil
+}
+
+// formWithPlaceholder parses body when it holds a placeholder; nil when not.
+func (t *Transport) formWithPlaceholder(body []byte) (url.Values, error) {
+	for p := range t.Placeholders {
+		if bytes.Contains(body, []byte(url.QueryEscape(p))) {
+			return url.ParseQuery(string(body))
+		}
+	}
+	return nil, nil
 }
 
 func isForm(ct string) bool {
