@@ -51,6 +51,10 @@ const (
 	lockMigrate int32 = 0x53494604 // schema migrations
 )
 
+// connectTimeout bounds a connection attempt and the check that the
+// session still lives.
+const connectTimeout = 5 * time.Second
+
 // migrations[i] brings the schema from version i to i+1. Times are Unix
 // nanoseconds, 0 when unset, as in the SQLite store.
 var migrations = []string{
@@ -172,6 +176,11 @@ func Open(ctx context.Context, rawURL string, o Options) (*Store, error) {
 		// Which replica holds a claim or a lock, in pg_stat_activity.
 		cfg.ConnConfig.RuntimeParams["application_name"] = fmt.Sprintf("sift-%d", os.Getpid())
 	}
+	if cfg.ConnConfig.ConnectTimeout == 0 {
+		// A database that does not answer (a cut network) must not hold
+		// a claim or the leadership check for the kernel's TCP timeout.
+		cfg.ConnConfig.ConnectTimeout = connectTimeout
+	}
 	cfg.MaxConns = 8
 	cfg.HealthCheckPeriod = 5 * time.Second
 	s := &Store{connCfg: cfg.ConnConfig.Copy(), where: where, leads: map[string]string{}}
@@ -272,7 +281,10 @@ func (s *Store) checkVersion(ctx context.Context) error {
 // fresh id, and no lease held) when there is none or it broke. s.mu is held.
 func (s *Store) sessionLocked(ctx context.Context) (*pgx.Conn, error) {
 	if s.session != nil {
-		if _, err := s.session.Exec(ctx, `SELECT 1`); err == nil {
+		pctx, cancel := context.WithTimeout(ctx, connectTimeout)
+		_, err := s.session.Exec(pctx, `SELECT 1`)
+		cancel()
+		if err == nil {
 			return s.session, nil
 		}
 		_ = s.session.Close(context.WithoutCancel(ctx))
