@@ -89,10 +89,12 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	a.metrics.Registry().MustRegister(store)
 	a.metrics.AddReadiness(store.Ready)
 	g, gctx := errgroup.WithContext(ctx)
-	runSecrets(gctx, g, c, store, vc)
 	if err := a.start(gctx, g, b); err != nil {
 		return err
 	}
+	// Started once nothing can fail any more: a return above would leave
+	// its goroutines running.
+	runSecrets(gctx, g, c, store, vc)
 	g.Go(func() error { return b.Run(gctx) })
 	log.WithFields(logrus.Fields{
 		"version": version, "api_url": c.Slack.APIURL, "datacenters": len(c.Datacenters), "groups": len(c.Groups),
