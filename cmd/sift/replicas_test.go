@@ -190,6 +190,83 @@ func (p *slackProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(answer)
 }
 
+// promCounter stands between each replica and a real Prometheus, under a
+// path of its own (/a/, /b/), and counts the rule queries of each.
+type promCounter struct {
+	rp     *httputil.ReverseProxy
+	mu     sync.Mutex
+	counts map[string]int
+}
+
+func newPromCounter(target string) *promCounter {
+	u, _ := url.Parse(target)
+	return &promCounter{rp: httputil.NewSingleHostReverseProxy(u), counts: map[string]int{}}
+}
+
+func (p *promCounter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	who, rest, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
+	if rest == "api/v1/query" {
+		p.mu.Lock()
+		p.counts[who]++
+		p.mu.Unlock()
+	}
+	r.URL.Path = "/" + rest
+	p.rp.ServeHTTP(w, r)
+}
+
+func (p *promCounter) count(who string) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.counts[who]
+}
+
+// startPrometheus runs a real Prometheus (Debian's package) on 127.0.0.1
+// for the rules to query; outside CI a missing binary skips the test.
+func startPrometheus(t *testing.T) string {
+	t.Helper()
+	bin, err := exec.LookPath("prometheus")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("prometheus is not installed (.ci/install-prometheus installs it): CI must run this test")
+		}
+		t.Skip("prometheus is not installed (Debian package prometheus)")
+	}
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "prometheus.yml")
+	if err := os.WriteFile(cfg, []byte("global:\n  scrape_interval: 1s\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	addr := freeAddr(t)
+	cmd := exec.Command(bin, "--config.file="+cfg, "--storage.tsdb.path="+filepath.Join(dir, "data"),
+		"--web.listen-address="+addr, "--log.level=warn")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
+		close(done)
+	}()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-done
+	})
+	base := "http://" + addr
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	if err := waitFor(ctx, "prometheus ready", func() (bool, error) {
+		resp, err := http.Get(base + "/-/ready")
+		if err != nil {
+			return false, err
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return base
+}
+
 // haLab is the replicas' world: PostgreSQL, salt-api, Slack, and the
 // configuration of each replica.
 type haLab struct {
@@ -202,8 +279,9 @@ type haLab struct {
 	dcs      int
 }
 
-// config writes replica name's configuration, listening on addr.
-func (l *haLab) config(t *testing.T, base *lab, pwfile, addr string) string {
+// config writes a replica's configuration, listening on addr and asking
+// Prometheus through prom.
+func (l *haLab) config(t *testing.T, base *lab, pwfile, addr, prom string) string {
 	t.Helper()
 	b, err := os.ReadFile(base.config)
 	if err != nil {
@@ -224,12 +302,15 @@ halts:
   max_posts_per_hour: 3600
   listen: %q
   pipeline: {enabled: true, secret: %q, max_skew: 5m}
+  prometheus_url: %q
+  rules:
+    - {name: salt-failures, schedule: "@every 1s", query: "sift_test_salt_failing > 0", scope_label: datacenter, scope_kind: datacenter}
 metrics:
   listen: %q
 log:
   level: debug
   format: json
-`, testAppToken, testBotToken, l.proxyURL+"/api/", haChannel, l.pg.URL(l.db), pwfile, haInterval, addr, haSecret, addr)
+`, testAppToken, testBotToken, l.proxyURL+"/api/", haChannel, l.pg.URL(l.db), pwfile, haInterval, addr, haSecret, prom, addr)
 	path := filepath.Join(t.TempDir(), "sift.yml")
 	if err := os.WriteFile(path, append(b, extra...), 0o600); err != nil {
 		t.Fatal(err)
@@ -435,8 +516,10 @@ func TestReplicas(t *testing.T) {
 	if err := os.WriteFile(pwfile, []byte(pgtest.Password+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	prom := newPromCounter(startPrometheus(t))
+	promURL := newLocalServer(t, prom)
 	addrA, addrB := freeAddr(t), freeAddr(t)
-	cfgA, cfgB := l.config(t, base, pwfile, addrA), l.config(t, base, pwfile, addrB)
+	cfgA, cfgB := l.config(t, base, pwfile, addrA, promURL+"/a"), l.config(t, base, pwfile, addrB, promURL+"/b")
 
 	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
 	defer cancel()
@@ -684,5 +767,42 @@ func TestReplicas(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+	})
+
+	t.Run("RulesRunOnOneReplica", func(t *testing.T) {
+		// Counts while the leader runs at least five checks: the other
+		// replica runs none.
+		leading := func(what string) (leader, other *replica, whoL, whoO string) {
+			t.Helper()
+			a0, b0 := prom.count("a"), prom.count("b")
+			if err := waitFor(ctx, what, func() (bool, error) {
+				return prom.count("a")-a0+prom.count("b")-b0 >= 5, nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			da, db := prom.count("a")-a0, prom.count("b")-b0
+			t.Logf("%s: rule checks by replica a %d, by replica b %d", what, da, db)
+			switch {
+			case da > 0 && db == 0:
+				return a, b, "a", "b"
+			case db > 0 && da == 0:
+				return b, a, "b", "a"
+			}
+			t.Fatalf("%s: both replicas ran the rules (a %d, b %d checks)", what, da, db)
+			return nil, nil, "", ""
+		}
+		leader, other, _, whoO := leading("after the outage")
+		before := prom.count(whoO)
+		killed := time.Now()
+		if err := leader.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		<-leader.done
+		if err := waitFor(ctx, "the other replica to run the rules", func() (bool, error) {
+			return prom.count(whoO) > before, nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("rules leader (%s) killed; %s ran its first check %s later", leader.name, other.name, time.Since(killed).Round(10*time.Millisecond))
 	})
 }
