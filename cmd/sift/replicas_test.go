@@ -476,7 +476,7 @@ func envInt(name string, def int) int {
 }
 
 // TestReplicas runs two `sift serve` processes against one PostgreSQL, one
-// fake Slack (a socket each) and one fake salt-api:
+// fake Slack (a socket each), one fake salt-api and one Prometheus:
 //
 //   - every halt notice reaches both replicas twice, all at once: each
 //     halt is posted exactly once;
@@ -485,7 +485,9 @@ func envInt(name string, def int) int {
 //     halt within still_failing_interval, with no second post;
 //   - PostgreSQL stops: both replicas report not ready, keep answering
 //     slash commands, and are ready again when it is back, without a
-//     restart.
+//     restart;
+//   - the scheduled rules (against a real Prometheus) run on one replica
+//     only, and on the other once the leader is killed.
 //
 // SIFT_HA_HALTS sets the number of halts (default 20), SIFT_HA_OUTAGE the
 // outage in seconds (default 3).
