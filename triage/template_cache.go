@@ -96,9 +96,10 @@ const (
 //     are.
 //
 // ok is false when no key can promise that: Mask cuts the message by
-// bytes (lengths decide), or the minion's id holds a blank.
+// bytes (lengths decide), or the minion's id holds a blank or starts with
+// punctuation.
 func templateKey(b []byte, msg, minionID string) ([]byte, bool) {
-	if strings.ContainsAny(minionID, " \t\n\r\v\f") {
+	if strings.ContainsAny(minionID, " \t\n\r\v\f") || minionID != "" && !isWord(minionID[0]) {
 		return b, false
 	}
 	head, tail, byBytes := cutLong(msg)
@@ -119,29 +120,36 @@ func templateKey(b []byte, msg, minionID string) ([]byte, bool) {
 func appendKey(b []byte, s, minionID string) []byte {
 	start := len(b)
 	changed := -1 // where in s the key last stopped mirroring it
-	first := -1
-	if minionID != "" {
-		first = int(minionID[0])
-	}
+	next := 0     // where the id next stands in s (as text), len(s) if nowhere
 	for i := 0; i < len(s); {
+		if next < i || i == 0 {
+			next = len(s)
+			if k := strings.Index(s[i:], minionID); minionID != "" && k >= 0 {
+				next = i + k
+			}
+		}
 		// A run of bytes that stay: not a digit, not a mark, not a blank
-		// other than one space between two tokens, not where the id may
-		// start.
+		// other than one space between two tokens, not "://", not where
+		// the id stands.
 		e := i
-		for e < len(s) {
-			c := s[e]
-			if k := keyKind[c]; k == keyWord || k == keyPunct || k == keyColon {
-				if int(c) == first || k == keyColon && strings.HasPrefix(s[e:], "://") {
-					break
+	scan:
+		for e < next {
+			switch keyStop[s[e]] {
+			case stopNone:
+				e++
+				continue
+			case stopSpace:
+				if e > 0 && e+1 < len(s) && !isSpace(s[e+1]) {
+					e++
+					continue
 				}
-				e++
-				continue
+			case stopColon:
+				if !strings.HasPrefix(s[e:], "://") {
+					e++
+					continue
+				}
 			}
-			if c == ' ' && e+1 < len(s) && !isSpace(s[e+1]) && e > 0 {
-				e++
-				continue
-			}
-			break
+			break scan
 		}
 		b = append(b, s[i:e]...)
 		if i = e; i == len(s) {
@@ -223,6 +231,28 @@ const (
 	keyColon // may start "://"
 	keyMark  // a byte that reads as a mark: escaped
 )
+
+// Where the run-copying key builder stops to look.
+const (
+	stopNone = iota
+	stopHere
+	stopSpace // a space: one between two tokens stays
+	stopColon // a colon: "://" starts a URL
+)
+
+var keyStop = func() (t [256]uint8) {
+	for c := range 256 {
+		switch {
+		case c == ' ':
+			t[c] = stopSpace
+		case c == ':':
+			t[c] = stopColon
+		case c >= '0' && c <= '9', byteClass[c] == classSpace, c <= markTail:
+			t[c] = stopHere
+		}
+	}
+	return t
+}()
 
 var keyKind = func() (t [256]uint8) {
 	for c := range 256 {
