@@ -68,6 +68,7 @@ type wireEvidence struct {
 	Version         string   `json:"version,omitempty"`
 	PreviousVersion string   `json:"previous_version,omitempty"`
 	ServiceURL      string   `json:"service_url,omitempty"`
+	Probe           string   `json:"probe,omitempty"`
 	Fun             string   `json:"fun,omitempty"`
 	StateID         string   `json:"state_id,omitempty"`
 	SLS             string   `json:"sls,omitempty"`
@@ -179,6 +180,7 @@ func toWireEvidence(c triage.Cause) wireEvidence {
 		Version:         e.Version,
 		PreviousVersion: e.PreviousVersion,
 		ServiceURL:      e.ServiceURL,
+		Probe:           e.Probe,
 		Fun:             e.Fun,
 		StateID:         e.StateID,
 		SLS:             e.SLS,

@@ -168,6 +168,7 @@ func vaultReport() *triage.Report {
 				Datacenters: []string{"par02"},
 				Evidence: triage.Evidence{
 					ServiceURL: "https://vault.internal.example:8200",
+					Probe:      "Vault at https://vault.internal.example:8200 answers 503: sealed (probed from Sift's host)",
 					Messages: []string{
 						"Error making API request. URL: GET https://vault.internal.example:8200/v1/secret/data/app Code: 503. Errors: * Vault is sealed",
 						"vault.read_secret: <urlopen error [Errno 111] Connection refused>",

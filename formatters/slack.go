@@ -716,6 +716,7 @@ func (w *writer) evidenceText(c triage.Cause) string {
 	if e.CommitDatetime != "" {
 		add("Committed", slackTime(e.CommitDatetime))
 	}
+	add("Checked live", inline(e.Probe, 300))
 	switch {
 	case c.Kind == triage.CauseFailedState && e.Fun != "" && e.SLS != "":
 		add("SLS", code(e.SLS, 200))

@@ -117,6 +117,7 @@ func writeTextCause(b *strings.Builder, rank int, c triage.Cause) {
 		line("release", release)
 	}
 	line("service", textClean(e.ServiceURL, maxTextField))
+	line("checked live", textClean(e.Probe, maxTextField))
 	line("state", textState(e))
 	line("failed states", textList(failedStateNames(e.FailedStates), maxTextMessages))
 	line("window", textWindow(e))
