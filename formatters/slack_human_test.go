@@ -146,16 +146,16 @@ func stoppedReport() *triage.Report {
 func rollbackReport() *triage.Report {
 	return &triage.Report{
 		Scope:     triage.Scope{Kind: triage.ScopeDatacenter, Name: "fra02"},
-		Headline:  "rollback from 9f8e7d6 explains 64 of 64 failing minions in 1 datacenter",
+		Headline:  "rollback to 1a2b3c4 from 9f8e7d6 explains 64 of 64 failing minions in 1 datacenter",
 		StartedAt: started,
 		Duration:  14 * time.Second,
 		Counts:    triage.Counts{Expected: 300, Answered: 300, Healthy: 236, Failing: 64},
 		Causes: []triage.Cause{{
-			Kind: triage.CauseRollback, Key: "9f8e7d6c5b4a39281706f5e4d3c2b1a098765432", Summary: "rollback from 9f8e7d6", Minions: 64,
+			Kind: triage.CauseRollback, Key: "1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d", Summary: "rollback to 1a2b3c4 from 9f8e7d6, taking out 1 commit touching app/files/app.conf", Minions: 64,
 			MinionIDs: minionIDs("app", "fra02", 64), Datacenters: []string{"fra02"},
 			Evidence: triage.Evidence{
 				RolledBackFrom: "9f8e7d6c5b4a39281706f5e4d3c2b1a098765432",
-				RemovedCommits: []triage.RemovedCommit{{ID: "1a2b3c4d5e6f", AuthorName: "Jane Roe", AuthorEmail: "jane.roe@example.com", Paths: []string{"app/files/app.conf"}}},
+				RemovedCommits: []triage.RemovedCommit{{ID: "5c3e8a1b2d4f", AuthorName: "Jane Roe", AuthorEmail: "jane.roe@example.com", Paths: []string{"app/files/app.conf"}}},
 				Examples:       []triage.Example{{Text: "Source file salt://app/files/app.conf not found in saltenv 'base'", Minion: "app-0001.fra02", Count: 64}},
 				FirstFailure:   "2025-03-14T09:20:00Z",
 			},
