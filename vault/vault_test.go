@@ -2,10 +2,10 @@ package vault
 
 import (
 	"context"
-	"fmt"
 	"crypto/rand"
 	"crypto/rsa"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
