@@ -44,7 +44,14 @@ type dcTally struct {
 	counts   Counts
 	expected map[string]struct{}
 	answered map[string]struct{}
+	// unlisted counts the answered minions not in expected: a minion that
+	// answers is expected, without a second set of every id.
+	unlisted int
 }
+
+// expectedCount is how many minions dc should hear from: those listed and
+// those that answered unlisted.
+func (t *dcTally) expectedCount() int { return len(t.expected) + t.unlisted }
 
 type causeAcc struct {
 	id       causeID
@@ -119,13 +126,25 @@ func (a *Aggregator) Expect(dc string, ids []string) {
 	defer a.mu.Unlock()
 	t := a.tally(dc)
 	for _, id := range ids {
+		if _, ok := t.expected[id]; ok {
+			continue
+		}
 		t.expected[id] = struct{}{}
+		if _, ok := t.answered[id]; ok {
+			t.unlisted--
+		}
 	}
 }
 
 // Add counts one classified minion. A second answer from the same minion in
 // the same datacenter is ignored.
 func (a *Aggregator) Add(m Minion) bool {
+	// What the minion's failures are, and which services they name, is
+	// worked out before taking the lock: only the counting is under it.
+	var p preparedFailure
+	if m.Status == StatusFailing {
+		p = prepareFailure(m)
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	t := a.tally(m.Datacenter)
@@ -133,11 +152,13 @@ func (a *Aggregator) Add(m Minion) bool {
 		return false
 	}
 	t.answered[m.ID] = struct{}{}
-	t.expected[m.ID] = struct{}{}
+	if _, ok := t.expected[m.ID]; !ok {
+		t.unlisted++
+	}
 	t.counts.add(m.Status)
 	switch m.Status {
 	case StatusFailing:
-		a.addFailing(m)
+		a.addFailing(m, p)
 	case StatusUnreachable:
 		a.addPlain(CauseUnreachable, m)
 	case StatusModuleMissing:
@@ -156,7 +177,7 @@ func (a *Aggregator) Answered(dc string) (answered, expected int) {
 	if !ok {
 		return 0, 0
 	}
-	return len(t.answered), len(t.expected)
+	return len(t.answered), t.expectedCount()
 }
 
 func (a *Aggregator) cause(kind CauseKind, key string) *causeAcc {
@@ -311,7 +332,7 @@ func template(t, msg, minionID string) string {
 
 // failures returns the minion's failures by signature, each state that
 // failed only because a requisite failed folded into the state it names.
-func (a *Aggregator) failures(m Minion) []stateFailure {
+func failures(m Minion) []stateFailure {
 	dependents, folds := foldRequisites(m.FailedStates)
 	out := make([]stateFailure, 0, len(m.FailedStates)+len(m.CompileErrors))
 	for i, s := range m.FailedStates {
@@ -344,8 +365,50 @@ func (a *Aggregator) failures(m Minion) []stateFailure {
 	return out
 }
 
-func (a *Aggregator) addFailing(m Minion) {
-	fails := a.failures(m)
+// preparedFailure is what Add works out of a failing minion before it
+// takes the lock.
+type preparedFailure struct {
+	fails    []stateFailure
+	services []serviceHit
+}
+
+// serviceHit is an external service a minion's failure names, once per
+// origin, with the message that named it.
+type serviceHit struct {
+	origin  string
+	example string
+	sig     Signature
+}
+
+func prepareFailure(m Minion) preparedFailure {
+	p := preparedFailure{fails: failures(m)}
+	service := func(raw, example, tmpl string) {
+		origin, ok := ServiceOrigin(raw)
+		if !ok || slices.ContainsFunc(p.services, func(h serviceHit) bool { return h.origin == origin }) {
+			return
+		}
+		p.services = append(p.services, serviceHit{origin, example, Signature{Template: template(tmpl, example, m.ID)}})
+	}
+	for _, e := range m.CompileErrors {
+		for _, u := range e.URLs {
+			service(u, e.Message, e.Template)
+		}
+	}
+	for _, s := range m.FailedStates {
+		for _, u := range URLsIn(s.Comment) {
+			service(u, s.Comment, s.Template)
+		}
+	}
+	for _, e := range m.CompileErrors {
+		for _, u := range URLsIn(e.Message) {
+			service(u, e.Message, e.Template)
+		}
+	}
+	return p
+}
+
+func (a *Aggregator) addFailing(m Minion, p preparedFailure) {
+	fails := p.fails
 	explained := false
 	var seen []string
 
@@ -432,34 +495,13 @@ func (a *Aggregator) addFailing(m Minion) {
 		explained = true
 	}
 
-	seen = seen[:0]
-	service := func(raw, example, tmpl string) {
-		origin, ok := ServiceOrigin(raw)
-		if !ok || slices.Contains(seen, origin) {
-			return
-		}
-		seen = append(seen, origin)
-		c := a.cause(CauseExternalService, origin)
-		c.ev.ServiceURL = origin
+	for _, h := range p.services {
+		c := a.cause(CauseExternalService, h.origin)
+		c.ev.ServiceURL = h.origin
 		c.add(m)
 		c.window(m)
-		c.example(Signature{Template: template(tmpl, example, m.ID)}, example, m.ID)
+		c.example(h.sig, h.example, m.ID)
 		explained = true
-	}
-	for _, e := range m.CompileErrors {
-		for _, u := range e.URLs {
-			service(u, e.Message, e.Template)
-		}
-	}
-	for _, s := range m.FailedStates {
-		for _, u := range URLsIn(s.Comment) {
-			service(u, s.Comment, s.Template)
-		}
-	}
-	for _, e := range m.CompileErrors {
-		for _, u := range URLsIn(e.Message) {
-			service(u, e.Message, e.Template)
-		}
 	}
 
 	if explained {
@@ -523,7 +565,7 @@ func (a *Aggregator) Finish() (Counts, []Cause, map[string]Counts) {
 	perDC := make(map[string]Counts, len(a.dcs))
 	for _, dc := range a.dcOrder {
 		t := a.dcs[dc]
-		t.counts.Expected = len(t.expected)
+		t.counts.Expected = t.expectedCount()
 		perDC[dc] = t.counts
 		total = total.Plus(t.counts)
 	}
