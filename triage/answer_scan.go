@@ -3,6 +3,7 @@ package triage
 import (
 	"bytes"
 	"encoding/binary"
+	"math/bits"
 	"sync"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -78,32 +79,50 @@ type wireReader struct {
 
 // interner hands out one string for short values that repeat from minion
 // to minion (commit ids and authors, state ids, functions, sls, versions):
-// one allocation per value, not per minion. Each decoding worker takes
-// one from the pool at a time.
+// one allocation per value, not per minion. It is a direct-mapped cache,
+// not a map: a slot found by a cheap hash of the value's ends, one compare,
+// and values that do not repeat (job ids, times) just take a slot over.
+// Each decoding worker takes one from the pool at a time.
 type interner struct {
-	m map[string]string
+	slots [internSlots]string
 }
 
 const (
-	maxInterned     = 64   // bytes: longer values rarely repeat
-	maxInternedSize = 4096 // values, then the table starts over
+	maxInterned = 64 // bytes: longer values rarely repeat
+	internBits  = 10
+	internSlots = 1 << internBits
 )
 
-var interners = sync.Pool{New: func() any { return &interner{m: make(map[string]string, 256)} }}
+var interners = sync.Pool{New: func() any { return new(interner) }}
 
 func (it *interner) string(b []byte) string {
-	if it == nil || len(b) > maxInterned {
+	if it == nil || len(b) > maxInterned || len(b) == 0 {
 		return string(b)
 	}
-	if s, ok := it.m[string(b)]; ok { // no copy for a lookup
-		return s
+	slot := &it.slots[internSlot(b)]
+	if *slot == string(b) { // no copy for a compare
+		return *slot
 	}
 	s := string(b)
-	if len(it.m) >= maxInternedSize {
-		clear(it.m)
-	}
-	it.m[s] = s
+	*slot = s
 	return s
+}
+
+// internSlot hashes the length and the first and last eight bytes of b:
+// what tells apart the values that repeat (commit ids, paths, names).
+func internSlot(b []byte) uint {
+	n := len(b)
+	var x uint64
+	if n >= 8 {
+		x = binary.LittleEndian.Uint64(b) ^ bits.RotateLeft64(binary.LittleEndian.Uint64(b[n-8:]), 31)
+	} else {
+		for _, c := range b {
+			x = x<<8 | uint64(c)
+		}
+	}
+	x ^= uint64(n) << 57
+	x *= 0x9e3779b97f4a7c15
+	return uint(x >> (64 - internBits))
 }
 
 func (r *wireReader) fail() bool {
