@@ -61,6 +61,9 @@ const InputMemoryLimit = 64 << 20
 type inputBatchOf struct {
 	answers []inputAnswer
 	bytes   int64
+	// blocks hold the answers' bytes, lent by the reader's pool: given
+	// back once the batch is counted.
+	blocks []*[]byte
 }
 
 // TriageInput triages saved evidence instead of calling salt-api. Every
@@ -90,6 +93,12 @@ func (t *Triager) TriageInput(ctx context.Context, s Scope, in io.Reader) (*Repo
 	}
 
 	batches := make(chan inputBatchOf, 4)
+	blocks := newBlockPool()
+	sc := newScanner(in)
+	sc.blocks = blocks
+	if s.Kind == ScopeMinion {
+		sc.unwanted = func(id string) bool { return id != s.Name }
+	}
 	budget := semaphore.NewWeighted(inputInFlight)
 	g, gctx := errgroup.WithContext(ctx)
 	// Decoding, templates included, is the work: it runs on every core,
@@ -107,6 +116,8 @@ func (t *Triager) TriageInput(ctx context.Context, s Scope, in io.Reader) (*Repo
 					m.Datacenter = dcOf(a.ID)
 					r.agg.Add(m)
 				}
+				// Decoded minions hold copies: the raw answers are done with.
+				blocks.put(batch.blocks)
 				budget.Release(batch.bytes)
 				r.emit(ProgressAnswers, "", nil)
 			}
@@ -120,6 +131,7 @@ func (t *Triager) TriageInput(ctx context.Context, s Scope, in io.Reader) (*Repo
 			if len(batch.answers) == 0 {
 				return nil
 			}
+			batch.blocks = sc.cut()
 			if err := budget.Acquire(gctx, batch.bytes); err != nil {
 				return err
 			}
@@ -131,10 +143,7 @@ func (t *Triager) TriageInput(ctx context.Context, s Scope, in io.Reader) (*Repo
 			batch = inputBatchOf{answers: make([]inputAnswer, 0, inputBatch)}
 			return nil
 		}
-		err := readInput(in, func(a inputAnswer) error {
-			if s.Kind == ScopeMinion && a.ID != s.Name {
-				return nil
-			}
+		err := sc.read(func(a inputAnswer) error {
 			batch.answers = append(batch.answers, a)
 			batch.bytes += int64(len(a.Raw))
 			if len(batch.answers) == inputBatch || batch.bytes >= inputBatchBytes {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"unicode/utf8"
 )
 
@@ -49,6 +50,44 @@ type scanner struct {
 	err      error // sticky read error, io.EOF at the end
 	// arena holds the answers handed out; scratch what is read and let go.
 	arena, scratch []byte
+	// blocks, when set, lends the arena's blocks, and held are those lent
+	// since the last cut: a caller that is done with the answers before
+	// it cuts again gives them back, and the arena is not garbage.
+	blocks *blockPool
+	held   []*[]byte
+	// unwanted, when set, names minions whose answers are read through
+	// and not handed out.
+	unwanted func(id string) bool
+}
+
+// blockPool lends arena blocks of pooledBlock bytes.
+type blockPool struct{ p sync.Pool }
+
+// pooledBlock is the size of a lent block: a batch of answers
+// (inputBatchBytes and the answer that passes it) fits one most often.
+const pooledBlock = inputBatchBytes + 128<<10
+
+func newBlockPool() *blockPool {
+	return &blockPool{p: sync.Pool{New: func() any { b := make([]byte, 0, pooledBlock); return &b }}}
+}
+
+func (p *blockPool) get() *[]byte { return p.p.Get().(*[]byte) }
+
+// put takes blocks back; the answers in them must no longer be used.
+func (p *blockPool) put(blocks []*[]byte) {
+	for _, b := range blocks {
+		*b = (*b)[:0]
+		p.p.Put(b)
+	}
+}
+
+// cut returns the blocks lent since the last cut, which hold every answer
+// handed out since; the next answer starts a new block.
+func (s *scanner) cut() []*[]byte {
+	held := s.held
+	s.held = nil
+	s.arena = nil
+	return held
 }
 
 func newScanner(r io.Reader) *scanner {
@@ -192,10 +231,17 @@ func (s *scanner) value(limit int, keep bool) ([]byte, int64, error) {
 			// answers keep the old block alive as long as they need it.
 			have := len(*dst) - start
 			n := max(2*(have+len(seg)), 4<<10)
-			if keep {
+			if keep && s.blocks == nil {
 				n = max(n, arenaBlock)
 			}
-			block := make([]byte, 0, n)
+			var block []byte
+			if keep && s.blocks != nil && n <= pooledBlock {
+				b := s.blocks.get()
+				s.held = append(s.held, b)
+				block = *b
+			} else {
+				block = make([]byte, 0, n)
+			}
 			*dst, start = append(block, (*dst)[start:]...), 0
 		}
 		*dst = append(*dst, seg...)
@@ -287,7 +333,10 @@ func (s *scanner) skip() error {
 // readInput reads saved evidence and calls emit for each minion's answer,
 // in input order. See ReadAnswers for the formats.
 func readInput(r io.Reader, emit func(inputAnswer) error) error {
-	s := newScanner(r)
+	return newScanner(r).read(emit)
+}
+
+func (s *scanner) read(emit func(inputAnswer) error) error {
 	docs := 0
 	for {
 		c, ok := s.peek()
@@ -356,14 +405,16 @@ func (s *scanner) minions(emit func(inputAnswer) error, top bool) error {
 			if err := s.skip(); err != nil {
 				return fmt.Errorf("input: \"info\": %w", err)
 			}
+		case s.unwanted != nil && s.unwanted(validID(id)):
+			if err := s.skip(); err != nil {
+				return fmt.Errorf("input: minion %q: %w", truncate(id, 80), err)
+			}
 		default:
 			raw, size, err := s.value(MaxAnswerBytes, true)
 			if err != nil {
 				return fmt.Errorf("input: minion %q: %w", truncate(id, 80), err)
 			}
-			if !utf8.ValidString(id) {
-				id = string(bytes.ToValidUTF8([]byte(id), []byte("\uFFFD")))
-			}
+			id = validID(id)
 			if err := emit(inputAnswer{MinionAnswer{ID: id, Raw: raw}, size}); err != nil {
 				return err
 			}
@@ -376,6 +427,14 @@ func (s *scanner) minions(emit func(inputAnswer) error, top bool) error {
 		}
 		return fmt.Errorf("input: after minion %q: %w", truncate(id, 80), s.unexpected("',' or '}'"))
 	}
+}
+
+// validID is a minion id as it is reported: bad UTF-8 replaced.
+func validID(id string) string {
+	if utf8.ValidString(id) {
+		return id
+	}
+	return string(bytes.ToValidUTF8([]byte(id), []byte("\uFFFD")))
 }
 
 // wrapped reads salt-api's `"return": [{minion: answer, …}]`.

@@ -6,10 +6,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"reflect"
 	"runtime"
 	"runtime/metrics"
 	"strings"
 	"testing"
+
+	"github.com/sift-chatops/sift/internal/fleetgen"
 )
 
 func staticDoc(answers map[string]json.RawMessage) []byte {
@@ -219,5 +222,44 @@ func TestReadAnswersStreams(t *testing.T) {
 	}
 	if string(got[5000].Raw) != "false" {
 		t.Errorf("last answer = %s", got[5000].Raw)
+	}
+}
+
+// TestTriageInputSameAsDecoded checks the reading of saved evidence, whose
+// answer buffers are reused once a batch is counted, against decoding each
+// answer on its own: the same counts and the same causes, evidence
+// included. The fleet is larger than the bytes in flight, so buffers are
+// reused many times over.
+func TestTriageInputSameAsDecoded(t *testing.T) {
+	var in bytes.Buffer
+	if err := fleetgen.WriteRealistic(&in, fleetgen.RealisticOptions{Minions: 12000, Datacenters: 4, Seed: 3}); err != nil {
+		t.Fatal(err)
+	}
+	if in.Len() < 2*inputInFlight {
+		t.Fatalf("fleet of %d bytes is too small to reuse buffers", in.Len())
+	}
+	agg := NewAggregator("")
+	err := ReadAnswers(bytes.NewReader(in.Bytes()), func(a MinionAnswer) error {
+		m := DecodeMinion(a.ID, a.Raw)
+		m.Datacenter = "ams01"
+		agg.Add(m)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	counts, causes, _ := agg.Finish()
+
+	tr := New(Inventory{Datacenters: []Datacenter{{Name: "ams01"}}}, nil, Options{})
+	rep, err := tr.TriageInput(context.Background(), Scope{ScopeDatacenter, "ams01"}, &in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Counts != counts {
+		t.Errorf("counts = %+v, want %+v", rep.Counts, counts)
+	}
+	if !reflect.DeepEqual(rep.Causes, causes) {
+		t.Errorf("causes differ from decoding each answer on its own:\n got %d causes, first %+v\nwant %d causes, first %+v",
+			len(rep.Causes), rep.Causes[0], len(causes), causes[0])
 	}
 }
