@@ -251,6 +251,10 @@ func (s *scanner) value(limit int, keep bool) ([]byte, int64, error) {
 			return nil, size, s.readErr()
 		}
 		i := s.pos
+		// quote is where the next quote is in the buffer (s.end for
+		// none), found once for all the escapes before it: a traceback
+		// has an escape a line.
+		quote := -1
 	scan:
 		for i < s.end {
 			if inString {
@@ -261,22 +265,22 @@ func (s *scanner) value(limit int, keep bool) ([]byte, int64, error) {
 				}
 				// Strings are most of the input: find their end with the
 				// vectorised byte search, not byte by byte.
-				chunk := s.buf[i:s.end]
-				q := bytes.IndexByte(chunk, '"')
-				before := chunk
-				if q >= 0 {
-					before = chunk[:q]
+				if quote < i {
+					quote = s.end
+					if q := bytes.IndexByte(s.buf[i:s.end], '"'); q >= 0 {
+						quote = i + q
+					}
 				}
-				if b := bytes.IndexByte(before, '\\'); b >= 0 {
+				if b := bytes.IndexByte(s.buf[i:quote], '\\'); b >= 0 {
 					escaped = true
 					i += b + 1
 					continue
 				}
-				if q < 0 {
+				if quote == s.end {
 					i = s.end
 					continue
 				}
-				i += q + 1
+				i = quote + 1
 				inString = false
 				if depth == 0 {
 					done = true

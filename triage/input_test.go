@@ -6,11 +6,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"reflect"
 	"runtime"
 	"runtime/metrics"
 	"strings"
 	"testing"
+	"testing/iotest"
 
 	"github.com/sift-chatops/sift/internal/fleetgen"
 )
@@ -261,5 +263,54 @@ func TestTriageInputSameAsDecoded(t *testing.T) {
 	if !reflect.DeepEqual(rep.Causes, causes) {
 		t.Errorf("causes differ from decoding each answer on its own:\n got %d causes, first %+v\nwant %d causes, first %+v",
 			len(rep.Causes), rep.Causes[0], len(causes), causes[0])
+	}
+}
+
+// TestReadAnswersEscapes reads answers whose strings are full of escapes
+// (quotes, backslashes, newlines) a byte at a time and all at once: each
+// answer comes out as it was written, whatever falls at a read's end.
+func TestReadAnswersEscapes(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	pieces := []string{`\"`, `\\`, `\n`, `\u00e9`, `a`, `bc`, ` `, `\\\"`, `\/`, `"`, `{`, `}`, `[`, `,`}
+	str := func() string {
+		var b strings.Builder
+		for range rng.IntN(40) {
+			b.WriteString(pieces[rng.IntN(len(pieces))])
+		}
+		return b.String()
+	}
+	var doc bytes.Buffer
+	var want []MinionAnswer
+	doc.WriteString("{")
+	for i := range 300 {
+		raw, err := json.Marshal(map[string]any{"comment": str(), "list": []string{str(), str()}, "n": i})
+		if err != nil {
+			t.Fatal(err)
+		}
+		id := fmt.Sprintf("web-%03d", i)
+		if i > 0 {
+			doc.WriteString(",")
+		}
+		fmt.Fprintf(&doc, "\n  %q: %s", id, raw)
+		want = append(want, MinionAnswer{ID: id, Raw: raw})
+	}
+	doc.WriteString("\n}\n")
+	for name, r := range map[string]func() io.Reader{
+		"whole": func() io.Reader { return bytes.NewReader(doc.Bytes()) },
+		"byte":  func() io.Reader { return iotest.OneByteReader(bytes.NewReader(doc.Bytes())) },
+		"half":  func() io.Reader { return iotest.HalfReader(bytes.NewReader(doc.Bytes())) },
+	} {
+		var got []MinionAnswer
+		if err := ReadAnswers(r(), func(a MinionAnswer) error { got = append(got, a); return nil }); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if len(got) != len(want) {
+			t.Fatalf("%s: %d answers, want %d", name, len(got), len(want))
+		}
+		for i := range want {
+			if got[i].ID != want[i].ID || !bytes.Equal(got[i].Raw, want[i].Raw) {
+				t.Fatalf("%s: answer %d = %s %s, want %s %s", name, i, got[i].ID, got[i].Raw, want[i].ID, want[i].Raw)
+			}
+		}
 	}
 }
