@@ -149,6 +149,11 @@ func DecodeMinion(id string, raw []byte) Minion {
 // wrapping Salt adds, and no more: unwrapping without end would let one
 // deeply nested answer cost quadratic time.
 func decodeMinion(id string, raw []byte, unwrap bool) Minion {
+	return decodeWith(id, raw, unwrap, true)
+}
+
+// decodeWith decodes one answer, trying the hand decoder first when fast.
+func decodeWith(id string, raw []byte, unwrap, fast bool) Minion {
 	m := Minion{ID: id}
 	raw = bytes.TrimSpace(raw)
 	switch {
@@ -164,8 +169,10 @@ func decodeMinion(id string, raw []byte, unwrap bool) Minion {
 	case raw[0] != '{':
 		return blameError(m, "answer is "+jsonKind(raw)+", not the blame functions' results")
 	}
-	if m, ok := decodeFast(m, raw); ok {
-		return m
+	if fast {
+		if m, ok := decodeFast(m, raw); ok {
+			return m
+		}
 	}
 	if m, ok := decodeTyped(m, raw); ok {
 		return m
@@ -179,7 +186,7 @@ func decodeMinion(id string, raw []byte, unwrap bool) Minion {
 		if !unwrap {
 			return blameError(m, "answer is wrapped in full_return more than once")
 		}
-		return decodeMinion(id, w.Ret, false)
+		return decodeWith(id, w.Ret, false, fast)
 	}
 	if m, done := checkFunctions(m, map[string]json.RawMessage{
 		FunFailedStates: w.FailedStates, FunHighstateFailure: w.Failure, FunCompileErrors: w.CompileErrors,

@@ -25,7 +25,17 @@ func decodeFast(m Minion, raw []byte) (Minion, bool) {
 		f      wireFailure
 		errs   []wireCompileError
 		seen   uint8
+		// A function that answered a string (a traceback, Salt's words
+		// for a missing module) in place of its results, by its place in
+		// BlameFunctions.
+		said [3]*string
 	)
+	// message reads the string a function answered in place of results.
+	message := func(fun int) bool {
+		s := new(string)
+		said[fun] = s
+		return r.str(s)
+	}
 	ok := r.object(func(key []byte) bool {
 		switch string(key) {
 		case FunFailedStates:
@@ -33,6 +43,9 @@ func decodeFast(m Minion, raw []byte) (Minion, bool) {
 				return r.fail()
 			}
 			seen |= 1
+			if r.peek() == '"' {
+				return message(0)
+			}
 			states = make([]wireFailedState, 0, 4)
 			return r.array(func() bool {
 				var s wireFailedState
@@ -45,12 +58,18 @@ func decodeFast(m Minion, raw []byte) (Minion, bool) {
 				return r.fail()
 			}
 			seen |= 2
+			if r.peek() == '"' {
+				return message(1)
+			}
 			return r.failure(&f)
 		case FunCompileErrors:
 			if seen&4 != 0 {
 				return r.fail()
 			}
 			seen |= 4
+			if r.peek() == '"' {
+				return message(2)
+			}
 			errs = make([]wireCompileError, 0, 1)
 			return r.array(func() bool {
 				var e wireCompileError
@@ -64,6 +83,13 @@ func decodeFast(m Minion, raw []byte) (Minion, bool) {
 	r.ws()
 	if !ok || r.bad || seen != 7 || r.i != len(r.b) {
 		return m, false
+	}
+	// As checkFunctions: the first function, in BlameFunctions' order,
+	// that answered a string says what the minion is.
+	for _, s := range said {
+		if s != nil {
+			return classifyString(m, *s), true
+		}
 	}
 	return classify(m, &f, states, errs), true
 }
@@ -177,7 +203,7 @@ func (r *wireReader) object(member func(key []byte) bool) bool {
 			return r.fail()
 		}
 		key := r.b[start:end]
-		if bytes.IndexByte(key, '\\') >= 0 {
+		if control, _ := scanPlain(key); control || bytes.IndexByte(key, '\\') >= 0 {
 			return r.fail()
 		}
 		if !r.eat(':') || !member(key) || r.bad {
@@ -393,7 +419,9 @@ func hex4(s []byte, i int) (rune, bool) {
 func (r *wireReader) skip() bool {
 	switch c := r.peek(); {
 	case c == '"':
-		if r.stringEnd() < 0 {
+		start := r.i + 1
+		end := r.stringEnd()
+		if end < 0 || !validSkipped(r.b[start:end]) {
 			return r.fail()
 		}
 		return true
@@ -408,18 +436,75 @@ func (r *wireReader) skip() bool {
 	case c == 'n':
 		return r.literal("null")
 	case c == '-' || c >= '0' && c <= '9':
-		r.i++
-		for r.i < len(r.b) {
-			switch c := r.b[r.i]; {
-			case c >= '0' && c <= '9', c == '.', c == 'e', c == 'E', c == '+', c == '-':
-				r.i++
-				continue
-			}
-			break
-		}
-		return true
+		return r.number()
 	}
 	return r.fail()
+}
+
+// number reads a number through, as JSON writes numbers:
+// -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?.
+func (r *wireReader) number() bool {
+	digits := func() int {
+		n := 0
+		for r.i < len(r.b) && r.b[r.i] >= '0' && r.b[r.i] <= '9' {
+			r.i++
+			n++
+		}
+		return n
+	}
+	if r.b[r.i] == '-' {
+		r.i++
+	}
+	start := r.i
+	if n := digits(); n == 0 || n > 1 && r.b[start] == '0' {
+		return r.fail()
+	}
+	if r.i < len(r.b) && r.b[r.i] == '.' {
+		r.i++
+		if digits() == 0 {
+			return r.fail()
+		}
+	}
+	if r.i < len(r.b) && (r.b[r.i] == 'e' || r.b[r.i] == 'E') {
+		r.i++
+		if r.i < len(r.b) && (r.b[r.i] == '+' || r.b[r.i] == '-') {
+			r.i++
+		}
+		if digits() == 0 {
+			return r.fail()
+		}
+	}
+	return true
+}
+
+// validSkipped reports whether the body of a string that is not kept is
+// one the general decoder reads: no raw control character, no bad escape.
+// (Bad UTF-8 and lone surrogates it reads, replaced.)
+func validSkipped(s []byte) bool {
+	if control, _ := scanPlain(s); control {
+		return false
+	}
+	for i := 0; ; {
+		k := bytes.IndexByte(s[i:], '\\')
+		if k < 0 {
+			return true
+		}
+		i += k + 1
+		if i >= len(s) {
+			return false
+		}
+		switch s[i] {
+		case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+			i++
+		case 'u':
+			if _, ok := hex4(s, i+1); !ok {
+				return false
+			}
+			i += 5
+		default:
+			return false
+		}
+	}
 }
 
 func (r *wireReader) literal(lit string) bool {

@@ -49,12 +49,7 @@ func sameDecoding(t *testing.T, raw []byte) bool {
 
 // decodeMinionSlow decodes without the hand decoder.
 func decodeMinionSlow(id string, raw []byte) Minion {
-	m := Minion{ID: id}
-	raw = bytes.TrimSpace(raw)
-	if m, ok := decodeTyped(m, raw); ok {
-		return m
-	}
-	return decodeMinion(id, raw, true)
+	return decodeWith(id, raw, true, false)
 }
 
 func TestDecodeFastMatchesGeneral(t *testing.T) {
@@ -85,6 +80,10 @@ func TestDecodeFastMatchesGeneral(t *testing.T) {
 		"escapes":        `{"blame.last_failed_states": [{"__id__": "a\"b\\c\/d", "__sls__": "s\u00e9", "fun": "cmd.run", "name": "x\ty", "comment": "line1\nline2 \ud83d\ude00 \u0041"}], "blame.last_highstate_failure": {"result": true, "status": "failing", "message": "m", "commits": [], "failed_job": {"jid": "1", "time": "t", "retcode": -2, "commit": "c", "codebase_version": "v"}, "last_success_job": null}, "blame.last_compile_errors": []}`,
 		"unknown fields": `{"x": [1, {"y": null}], "blame.last_failed_states": [], "blame.last_highstate_failure": {"result": true, "status": "healthy", "other": {"a": [true, false, -1.5e3]}}, "blame.last_compile_errors": [{"error_types": ["render"], "state": "s", "message": "m", "urls": [], "traceback": "t"}]}`,
 		"utf-8":          `{"blame.last_failed_states": [{"comment": "café 日本"}], "blame.last_highstate_failure": {"result": true, "status": "failing"}, "blame.last_compile_errors": []}`,
+		// A function that answered a string in place of its results.
+		"module missing": `{"blame.last_failed_states": "'blame.last_failed_states' is not available.", "blame.last_highstate_failure": {}, "blame.last_compile_errors": []}`,
+		"traceback":      `{"blame.last_failed_states": [], "blame.last_highstate_failure": "Traceback (most recent call last):\n  File \"blame.py\", line 3\nKeyError: 'x'", "blame.last_compile_errors": "also"}`,
+		"second string":  `{"blame.last_compile_errors": "Minion did not return. [No response]", "blame.last_failed_states": "__virtual__ returned False: no git", "blame.last_highstate_failure": {"x": 1}}`,
 	}
 	for name, raw := range cases {
 		if !sameDecoding(t, []byte(raw)) {
@@ -96,7 +95,6 @@ func TestDecodeFastMatchesGeneral(t *testing.T) {
 		"duplicate field":  `{"blame.last_failed_states": [{"comment": "a", "comment": "b"}], "blame.last_highstate_failure": {"result": true, "status": "failing"}, "blame.last_compile_errors": []}`,
 		"null string":      `{"blame.last_failed_states": [{"comment": null}], "blame.last_highstate_failure": {"result": true, "status": "failing"}, "blame.last_compile_errors": []}`,
 		"missing function": `{"blame.last_failed_states": [], "blame.last_highstate_failure": {"result": true, "status": "failing"}}`,
-		"module missing":   `{"blame.last_failed_states": "'blame.last_failed_states' is not available.", "blame.last_highstate_failure": {}, "blame.last_compile_errors": []}`,
 		"bad utf-8":        "{\"blame.last_failed_states\": [{\"comment\": \"a\xffb\"}], \"blame.last_highstate_failure\": {\"result\": true, \"status\": \"failing\"}, \"blame.last_compile_errors\": []}",
 		"lone surrogate":   `{"blame.last_failed_states": [{"comment": "\ud83d"}], "blame.last_highstate_failure": {"result": true, "status": "failing"}, "blame.last_compile_errors": []}`,
 		"fraction retcode": `{"blame.last_failed_states": [], "blame.last_highstate_failure": {"result": true, "status": "failing", "failed_job": {"retcode": 1.5}}, "blame.last_compile_errors": []}`,
