@@ -58,6 +58,12 @@ const (
 // of 100 000 minions some 30 MB, so the collector has room to work.
 const InputMemoryLimit = 64 << 20
 
+// InputGCPercent is the collector's target (runtime/debug.SetGCPercent)
+// under InputMemoryLimit: the report of 100 000 minions is some 25 MB
+// live, and collecting at three times that, up to the limit, halves the
+// collections of the default without passing the limit.
+const InputGCPercent = 200
+
 type inputBatchOf struct {
 	answers []inputAnswer
 	bytes   int64

@@ -85,6 +85,12 @@ func runTriage(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 			// Saved evidence is read in bounded memory: a soft limit keeps
 			// the collector from letting garbage double it.
 			defer debug.SetMemoryLimit(debug.SetMemoryLimit(triage.InputMemoryLimit))
+			if os.Getenv("GOGC") == "" {
+				// Under that limit the collector can let garbage grow
+				// further between collections, each of which walks the
+				// whole report being built.
+				defer debug.SetGCPercent(debug.SetGCPercent(triage.InputGCPercent))
+			}
 		}
 		rep, err := triage.New(inv, nil, opts).TriageInput(ctx, req.Scope, in)
 		progress.done()
