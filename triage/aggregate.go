@@ -277,11 +277,16 @@ func (c *causeAcc) example(sig Signature, text, minion string) {
 		tc.minion = min(tc.minion, minion)
 		return
 	}
+	first := e.first.Text == "" || key < e.first.Text || key == e.first.Text && minion < e.first.Minion
+	kept := len(e.texts) < maxDistinctMessages
+	if !first && !kept {
+		return // counted; the text is neither kept nor the example
+	}
 	key = strings.Clone(key)
-	if e.first.Text == "" || key < e.first.Text || key == e.first.Text && minion < e.first.Minion {
+	if first {
 		e.first, e.firstCut = Example{Text: key, Minion: minion}, cut
 	}
-	if len(e.texts) < maxDistinctMessages {
+	if kept {
 		e.texts[key] = &textCount{n: 1, minion: minion, cut: cut}
 	}
 }
