@@ -46,7 +46,7 @@ func decodeFast(m Minion, raw []byte) (Minion, bool) {
 			if r.peek() == '"' {
 				return message(0)
 			}
-			states = make([]wireFailedState, 0, 4)
+			states = it.states[:0]
 			return r.array(func() bool {
 				var s wireFailedState
 				ok := r.failedState(&s)
@@ -70,7 +70,7 @@ func decodeFast(m Minion, raw []byte) (Minion, bool) {
 			if r.peek() == '"' {
 				return message(2)
 			}
-			errs = make([]wireCompileError, 0, 1)
+			errs = it.errs[:0]
 			return r.array(func() bool {
 				var e wireCompileError
 				ok := r.compileError(&e)
@@ -91,7 +91,9 @@ func decodeFast(m Minion, raw []byte) (Minion, bool) {
 			return classifyString(m, *s), true
 		}
 	}
-	return classify(m, &f, states, errs), true
+	m = classify(m, &f, states, errs)
+	it.reuse(states, errs, f.Commits)
+	return m, true
 }
 
 // wireReader reads JSON from b at i. Any surprise sets bad, and every
@@ -110,6 +112,13 @@ type wireReader struct {
 // and values that do not repeat (job ids, times) just take a slot over.
 // Each decoding worker takes one from the pool at a time.
 type interner struct {
+	// Scratch lists of the wire values being decoded: classify copies
+	// what it keeps out of them.
+	states  []wireFailedState
+	errs    []wireCompileError
+	commits []wireCommit
+	jobs    [2]wireJob
+
 	slots [internSlots]string
 }
 
@@ -118,6 +127,16 @@ const (
 	internBits  = 10
 	internSlots = 1 << internBits
 )
+
+// reuse keeps the lists a decoding grew for the next one, emptied so
+// that they hold no message alive.
+func (it *interner) reuse(states []wireFailedState, errs []wireCompileError, commits []wireCommit) {
+	clear(states)
+	clear(errs)
+	clear(commits)
+	it.states, it.errs, it.commits = states[:0], errs[:0], commits[:0]
+	it.jobs = [2]wireJob{}
+}
 
 var interners = sync.Pool{New: func() any { return new(interner) }}
 
@@ -656,7 +675,7 @@ func (r *wireReader) failure(f *wireFailure) bool {
 			if !seen.first(4) {
 				return r.fail()
 			}
-			f.Commits = make([]wireCommit, 0, 2)
+			f.Commits = r.intern.commits[:0]
 			return r.array(func() bool {
 				var c wireCommit
 				ok := r.commit(&c)
@@ -667,12 +686,12 @@ func (r *wireReader) failure(f *wireFailure) bool {
 			if !seen.first(5) {
 				return r.fail()
 			}
-			return r.jobOrNull(&f.FailedJob)
+			return r.jobOrNull(&f.FailedJob, &r.intern.jobs[0])
 		case "last_success_job":
 			if !seen.first(6) {
 				return r.fail()
 			}
-			return r.jobOrNull(&f.LastSuccessJob)
+			return r.jobOrNull(&f.LastSuccessJob, &r.intern.jobs[1])
 		}
 		return r.skip()
 	})
@@ -718,12 +737,13 @@ func (r *wireReader) commit(c *wireCommit) bool {
 }
 
 // jobOrNull reads a job, or null (no such job).
-func (r *wireReader) jobOrNull(dst **wireJob) bool {
+func (r *wireReader) jobOrNull(dst **wireJob, scratch *wireJob) bool {
 	if r.peek() == 'n' {
 		*dst = nil
 		return r.literal("null")
 	}
-	*dst = new(wireJob)
+	*scratch = wireJob{} // a decoding that gave up may have left one
+	*dst = scratch
 	return r.job(*dst)
 }
 

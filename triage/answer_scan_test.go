@@ -153,3 +153,23 @@ func TestScanPlain(t *testing.T) {
 		}
 	}
 }
+
+// TestDecodeFastScratch decodes, one after another, an answer the hand
+// decoder gives up on after reading a job and one whose job lacks fields:
+// nothing of the first is left in the second.
+func TestDecodeFastScratch(t *testing.T) {
+	given := `{"blame.last_failed_states": [{"__id__": "a", "comment": "x"}], "blame.last_highstate_failure": {"result": true, "status": "failing", "commits": [{"commit_id": "c1"}], "failed_job": {"jid": "1", "commit": "c1", "codebase_version": "v1"}, "last_success_job": {"jid": "0", "commit": "c0"}}, "blame.last_compile_errors": [] x`
+	second := `{"blame.last_failed_states": [], "blame.last_highstate_failure": {"result": true, "status": "failing", "failed_job": {"jid": "2"}, "last_success_job": {"time": "t"}}, "blame.last_compile_errors": []}`
+	for range 20 {
+		if _, ok := decodeFast(Minion{ID: "web-1"}, []byte(given)); ok {
+			t.Fatal("hand decoder took trailing garbage")
+		}
+		if !sameDecoding(t, []byte(second)) {
+			t.Fatal("hand decoder gave up on a well-formed answer")
+		}
+	}
+	m := DecodeMinion("web-2", []byte(second))
+	if m.FailedJob.Commit != "" || m.FailedJob.CodebaseVersion != "" || m.LastSuccessJob.JID != "" || len(m.FailedStates) != 0 || len(m.Commits) != 0 {
+		t.Errorf("decoded %+v, job %+v, last success %+v", m, *m.FailedJob, *m.LastSuccessJob)
+	}
+}
