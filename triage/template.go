@@ -82,8 +82,10 @@ func Mask(msg, minionID string) string {
 // tokens (a head or tail over maxMaskInput, or over 8 KiB in few tokens)
 // is cut by bytes, at maxMaskInput on each side, and byBytes says so.
 func cutLong(msg string) (head, tail string, byBytes bool) {
-	if len(msg) <= 2*maskTokens {
-		return msg, "", false // too short to hold more tokens than that
+	if len(msg) < 4*maskTokens-1 {
+		// Too short to hold 2*maskTokens tokens (each a byte and a blank
+		// after all but the last): the ends below would meet.
+		return msg, "", false
 	}
 	end := 0
 	for n := 0; n < maskTokens && end < len(msg); n++ {

@@ -478,3 +478,29 @@ func FuzzTemplateKey(f *testing.F) {
 		checkKey(t, msg, seed)
 	})
 }
+
+// TestCutLongShort checks the shortcut for short messages against the
+// token count it stands for: a message of fewer than twice maskTokens
+// tokens is masked whole, one of that many is cut.
+func TestCutLongShort(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for range 20000 {
+		var b strings.Builder
+		tokens := 2*maskTokens - 3 + rng.IntN(6)
+		for i := range tokens {
+			if i > 0 {
+				b.WriteString([]string{" ", "\n", "  ", "\t"}[rng.IntN(4)])
+			}
+			b.WriteString("abcdefgh"[:1+rng.IntN(2)])
+		}
+		msg := b.String()
+		if rng.IntN(2) == 0 { // the shortest message of that many tokens
+			msg = strings.TrimSpace(strings.Repeat("a ", tokens))
+		}
+		head, tail, byBytes := cutLong(msg)
+		whole := head == msg && tail == "" && !byBytes
+		if whole != (tokens < 2*maskTokens) {
+			t.Fatalf("cutLong of %d tokens in %d bytes = %q, %q, %v", tokens, len(msg), head, tail, byBytes)
+		}
+	}
+}
