@@ -357,23 +357,9 @@ func scanHalt(row pgx.Row) (halts.Halt, error) {
 	h.Source = halts.Source(source)
 	h.Scope.Kind = triage.ScopeKind(kind)
 	h.PostState = halts.PostState(state)
-	h.FiredAt, h.LastFiredAt, h.ResolvedAt = fromNanos(fired), fromNanos(last), fromNanos(resolved)
-	h.NextAttemptAt, h.PostedAt, h.UpdatedAt = fromNanos(next), fromNanos(posted), fromNanos(updated)
+	h.FiredAt, h.LastFiredAt, h.ResolvedAt = halts.FromNanos(fired), halts.FromNanos(last), halts.FromNanos(resolved)
+	h.NextAttemptAt, h.PostedAt, h.UpdatedAt = halts.FromNanos(next), halts.FromNanos(posted), halts.FromNanos(updated)
 	return h, nil
-}
-
-func nanos(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.UnixNano()
-}
-
-func fromNanos(n int64) time.Time {
-	if n == 0 {
-		return time.Time{}
-	}
-	return time.Unix(0, n).UTC()
 }
 
 func wrap(err error) error {
@@ -432,7 +418,7 @@ func fire(ctx context.Context, tx pgx.Tx, e halts.Event, now, coalesceSince time
 	switch {
 	case err == nil && last.Open():
 		if _, err := tx.Exec(ctx, `UPDATE halts SET firings = firings + 1, last_fired_at = greatest(last_fired_at, $1)
-			WHERE fingerprint = $2 OR (fingerprint = $3 AND resolved_at = 0)`, nanos(at), last.Fingerprint, last.Parent); err != nil {
+			WHERE fingerprint = $2 OR (fingerprint = $3 AND resolved_at = 0)`, halts.Nanos(at), last.Fingerprint, last.Parent); err != nil {
 			return halts.Fired{}, err
 		}
 		last.Firings++
@@ -453,7 +439,7 @@ func fire(ctx context.Context, tx pgx.Tx, e halts.Event, now, coalesceSince time
 	var parent string
 	err = tx.QueryRow(ctx, `SELECT fingerprint FROM halts WHERE scope_kind = $1 AND scope_name = $2 AND resolved_at = 0 AND parent = ''
 		AND (post_state IN ('pending', 'posting') OR (post_state = 'posted' AND posted_at >= $3)) ORDER BY fired_at, seq LIMIT 1`,
-		string(e.Scope.Kind), e.Scope.Name, nanos(coalesceSince)).Scan(&parent)
+		string(e.Scope.Kind), e.Scope.Name, halts.Nanos(coalesceSince)).Scan(&parent)
 	switch {
 	case err == nil:
 		h.Parent, h.PostState, res = parent, halts.PostJoined, halts.FireJoined
@@ -465,7 +451,7 @@ func fire(ctx context.Context, tx pgx.Tx, e halts.Event, now, coalesceSince time
 	}
 	_, err = tx.Exec(ctx, `INSERT INTO halts (fingerprint, key, source, name, scope_kind, scope_name, reason, url, fired_at, last_fired_at, post_state, parent)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
-		h.Fingerprint, h.Key, string(h.Source), h.Name, string(h.Scope.Kind), h.Scope.Name, h.Reason, h.URL, nanos(at), nanos(at), string(h.PostState), h.Parent)
+		h.Fingerprint, h.Key, string(h.Source), h.Name, string(h.Scope.Kind), h.Scope.Name, h.Reason, h.URL, halts.Nanos(at), halts.Nanos(at), string(h.PostState), h.Parent)
 	if err != nil {
 		return halts.Fired{}, err
 	}
@@ -522,7 +508,7 @@ func resolve(ctx context.Context, tx pgx.Tx, e halts.Event, now time.Time) (halt
 	if at.Before(h.FiredAt) {
 		at = h.FiredAt
 	}
-	if _, err := tx.Exec(ctx, `UPDATE halts SET resolved_at = $1 WHERE fingerprint = $2`, nanos(at), h.Fingerprint); err != nil {
+	if _, err := tx.Exec(ctx, `UPDATE halts SET resolved_at = $1 WHERE fingerprint = $2`, halts.Nanos(at), h.Fingerprint); err != nil {
 		return halts.Halt{}, false, err
 	}
 	h.ResolvedAt = at
@@ -583,7 +569,7 @@ func (s *Store) Due(ctx context.Context, now, stillFailingBefore time.Time, limi
 				SELECT 1 FROM halts j WHERE j.parent = halts.fingerprint AND j.resolved_at = 0))
 			OR (post_state = 'posted' AND resolved_at = 0 AND joined > joined_announced)
 			OR (post_state = 'posted' AND resolved_at = 0 AND firings > firings_at_update AND updated_at <= $2))
-		ORDER BY fired_at, seq LIMIT $3`, nanos(now), nanos(stillFailingBefore), limit)
+		ORDER BY fired_at, seq LIMIT $3`, halts.Nanos(now), halts.Nanos(stillFailingBefore), limit)
 }
 
 // Claim implements halts.Store. The UPDATE takes the halt's row lock; a
@@ -603,7 +589,7 @@ func (s *Store) Claim(ctx context.Context, fp, owner string, now time.Time, leas
 		WHERE fingerprint = $4 AND (claim_owner = '' OR claim_owner = $1 OR claim_until < $5
 			OR NOT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted
 				AND classid::bigint = $6 AND objid::bigint = halts.claim_session AND objsubid = 2))
-		RETURNING `+haltColumns, owner, nanos(now.Add(lease)), id, fp, nanos(now), lockSession))
+		RETURNING `+haltColumns, owner, halts.Nanos(now.Add(lease)), id, fp, halts.Nanos(now), lockSession))
 	if err == nil {
 		return h, true, nil
 	}
@@ -634,7 +620,7 @@ func (s *Store) BeginPost(ctx context.Context, fp, channel string, summary []byt
 // Posted implements halts.Store.
 func (s *Store) Posted(ctx context.Context, fp, channel, ts string, at time.Time) error {
 	return s.update(ctx, fp, `UPDATE halts SET post_state = 'posted', channel = $1, ts = $2, posted_at = $3, updated_at = $3, firings_at_update = firings WHERE fingerprint = $4`,
-		channel, ts, nanos(at), fp)
+		channel, ts, halts.Nanos(at), fp)
 }
 
 // Suppress implements halts.Store.
@@ -644,7 +630,7 @@ func (s *Store) Suppress(ctx context.Context, fp string) error {
 
 // Failed implements halts.Store.
 func (s *Store) Failed(ctx context.Context, fp string, next time.Time) error {
-	return s.update(ctx, fp, `UPDATE halts SET failures = failures + 1, next_attempt_at = $1 WHERE fingerprint = $2`, nanos(next), fp)
+	return s.update(ctx, fp, `UPDATE halts SET failures = failures + 1, next_attempt_at = $1 WHERE fingerprint = $2`, halts.Nanos(next), fp)
 }
 
 // Succeeded implements halts.Store.
@@ -654,7 +640,7 @@ func (s *Store) Succeeded(ctx context.Context, fp string) error {
 
 // StillFailingSent implements halts.Store.
 func (s *Store) StillFailingSent(ctx context.Context, fp string, firings int, at time.Time) error {
-	return s.update(ctx, fp, `UPDATE halts SET updated_at = $1, firings_at_update = $2 WHERE fingerprint = $3`, nanos(at), firings, fp)
+	return s.update(ctx, fp, `UPDATE halts SET updated_at = $1, firings_at_update = $2 WHERE fingerprint = $3`, halts.Nanos(at), firings, fp)
 }
 
 // JoinedAnnounced implements halts.Store.
@@ -675,7 +661,7 @@ func (s *Store) ResolveReplied(ctx context.Context, fp string) error {
 // PostsSince implements halts.Store.
 func (s *Store) PostsSince(ctx context.Context, since time.Time) (int, error) {
 	var n int
-	err := s.pool.QueryRow(ctx, `SELECT count(*) FROM halts WHERE posted_at != 0 AND posted_at >= $1`, nanos(since)).Scan(&n)
+	err := s.pool.QueryRow(ctx, `SELECT count(*) FROM halts WHERE posted_at != 0 AND posted_at >= $1`, halts.Nanos(since)).Scan(&n)
 	return n, wrap(err)
 }
 
@@ -720,10 +706,10 @@ func (s *Store) FiringCounts(ctx context.Context) (map[halts.Source]int, error) 
 func (s *Store) UseDelivery(ctx context.Context, id string, at, pruneBefore time.Time) (bool, error) {
 	var fresh bool
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `DELETE FROM deliveries WHERE received_at < $1`, nanos(pruneBefore)); err != nil {
+		if _, err := tx.Exec(ctx, `DELETE FROM deliveries WHERE received_at < $1`, halts.Nanos(pruneBefore)); err != nil {
 			return err
 		}
-		tag, err := tx.Exec(ctx, `INSERT INTO deliveries (id, received_at) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING`, id, nanos(at))
+		tag, err := tx.Exec(ctx, `INSERT INTO deliveries (id, received_at) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING`, id, halts.Nanos(at))
 		if err != nil {
 			return err
 		}
@@ -751,35 +737,23 @@ func (s *Store) RecordTriage(ctx context.Context, r halts.TriageRecord) (int64, 
 	err = s.pool.QueryRow(ctx, `INSERT INTO triages (at, origin, scope_kind, scope_name, outcome, duration_ns, headline,
 		top_kind, top_key, top_summary, top_minions, counts, states, halt, error)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING id`,
-		nanos(r.At), r.Origin, string(r.Scope.Kind), r.Scope.Name, r.Outcome, int64(r.Duration), r.Headline,
+		halts.Nanos(r.At), r.Origin, string(r.Scope.Kind), r.Scope.Name, r.Outcome, int64(r.Duration), r.Headline,
 		string(r.TopKind), r.TopKey, r.TopSummary, r.TopMinions, string(counts), string(st), r.Halt, r.Error).Scan(&id)
 	return id, wrap(err)
 }
 
 // Triages implements halts.Store.
 func (s *Store) Triages(ctx context.Context, n int) ([]halts.TriageRecord, error) {
-	rows, err := s.pool.Query(ctx, `SELECT id, at, origin, scope_kind, scope_name, outcome, duration_ns, headline,
-		top_kind, top_key, top_summary, top_minions, counts, states, halt, error FROM triages ORDER BY at DESC, id DESC LIMIT $1`, n)
+	rows, err := s.pool.Query(ctx, `SELECT `+halts.TriageColumns+` FROM triages ORDER BY at DESC, id DESC LIMIT $1`, n)
 	if err != nil {
 		return nil, wrap(err)
 	}
 	defer rows.Close()
 	var out []halts.TriageRecord
 	for rows.Next() {
-		var r halts.TriageRecord
-		var at, dur int64
-		var kind, topKind, counts, states string
-		if err := rows.Scan(&r.ID, &at, &r.Origin, &kind, &r.Scope.Name, &r.Outcome, &dur, &r.Headline,
-			&topKind, &r.TopKey, &r.TopSummary, &r.TopMinions, &counts, &states, &r.Halt, &r.Error); err != nil {
+		r, err := halts.ScanTriage(rows.Scan)
+		if err != nil {
 			return nil, wrap(err)
-		}
-		r.At, r.Duration = fromNanos(at), time.Duration(dur)
-		r.Scope.Kind, r.TopKind = triage.ScopeKind(kind), triage.CauseKind(topKind)
-		if err := json.Unmarshal([]byte(counts), &r.Counts); err != nil {
-			return nil, fmt.Errorf("store: triage %d counts: %w", r.ID, err)
-		}
-		if err := json.Unmarshal([]byte(states), &r.States); err != nil {
-			return nil, fmt.Errorf("store: triage %d states: %w", r.ID, err)
 		}
 		out = append(out, r)
 	}
@@ -788,7 +762,7 @@ func (s *Store) Triages(ctx context.Context, n int) ([]halts.TriageRecord, error
 
 // StateCounts implements halts.Store.
 func (s *Store) StateCounts(ctx context.Context, since time.Time) (map[string]int, error) {
-	rows, err := s.pool.Query(ctx, `SELECT states FROM triages WHERE at >= $1 AND states != '[]'`, nanos(since))
+	rows, err := s.pool.Query(ctx, `SELECT states FROM triages WHERE at >= $1 AND states != '[]'`, halts.Nanos(since))
 	if err != nil {
 		return nil, wrap(err)
 	}
@@ -813,7 +787,7 @@ func (s *Store) StateCounts(ctx context.Context, since time.Time) (map[string]in
 // Prune implements halts.Store.
 func (s *Store) Prune(ctx context.Context, before time.Time) (halts.Pruned, error) {
 	var p halts.Pruned
-	b := nanos(before)
+	b := halts.Nanos(before)
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		p = halts.Pruned{}
 		// A cleared halt goes once its announcement is done (or was never

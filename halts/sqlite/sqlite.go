@@ -237,23 +237,9 @@ func scanHalt(row interface{ Scan(...any) error }) (halts.Halt, error) {
 	}
 	h.Scope.Kind = triage.ScopeKind(kind)
 	h.PostState = halts.PostState(state)
-	h.FiredAt, h.LastFiredAt, h.ResolvedAt = fromNanos(fired), fromNanos(last), fromNanos(resolved)
-	h.NextAttemptAt, h.PostedAt, h.UpdatedAt = fromNanos(next), fromNanos(posted), fromNanos(updated)
+	h.FiredAt, h.LastFiredAt, h.ResolvedAt = halts.FromNanos(fired), halts.FromNanos(last), halts.FromNanos(resolved)
+	h.NextAttemptAt, h.PostedAt, h.UpdatedAt = halts.FromNanos(next), halts.FromNanos(posted), halts.FromNanos(updated)
 	return h, nil
-}
-
-func nanos(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.UnixNano()
-}
-
-func fromNanos(n int64) time.Time {
-	if n == 0 {
-		return time.Time{}
-	}
-	return time.Unix(0, n).UTC()
 }
 
 func wrap(err error) error {
@@ -362,10 +348,10 @@ func (f *firer) fire(ctx context.Context, e halts.Event) (halts.Fired, error) {
 	err := f.byKey.QueryRowContext(ctx, e.Key).Scan(&last.Fingerprint, &last.Source, &last.Name, &kind, &last.Scope.Name,
 		&fired, &lastFired, &last.Firings, &resolved, &state, &last.Parent)
 	last.Scope.Kind, last.PostState = triage.ScopeKind(kind), halts.PostState(state)
-	last.FiredAt, last.LastFiredAt, last.ResolvedAt = fromNanos(fired), fromNanos(lastFired), fromNanos(resolved)
+	last.FiredAt, last.LastFiredAt, last.ResolvedAt = halts.FromNanos(fired), halts.FromNanos(lastFired), halts.FromNanos(resolved)
 	switch {
 	case err == nil && last.Open():
-		if _, err := f.again.ExecContext(ctx, nanos(at), last.Fingerprint); err != nil {
+		if _, err := f.again.ExecContext(ctx, halts.Nanos(at), last.Fingerprint); err != nil {
 			return halts.Fired{}, err
 		}
 		if last.Parent != "" {
@@ -388,7 +374,7 @@ func (f *firer) fire(ctx context.Context, e halts.Event) (halts.Fired, error) {
 	res := halts.FireNew
 	parent, known := f.parents[e.Scope]
 	if !known {
-		err = f.byScope.QueryRowContext(ctx, string(e.Scope.Kind), e.Scope.Name, nanos(f.coalesceSince)).Scan(&parent)
+		err = f.byScope.QueryRowContext(ctx, string(e.Scope.Kind), e.Scope.Name, halts.Nanos(f.coalesceSince)).Scan(&parent)
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return halts.Fired{}, err
 		}
@@ -403,7 +389,7 @@ func (f *firer) fire(ctx context.Context, e halts.Event) (halts.Fired, error) {
 	}
 	f.parents[e.Scope] = parent
 	_, err = f.insert.ExecContext(ctx, h.Fingerprint, h.Key, string(h.Source), h.Name, string(h.Scope.Kind), h.Scope.Name, h.Reason, h.URL,
-		nanos(at), nanos(at), string(h.PostState), h.Parent)
+		halts.Nanos(at), halts.Nanos(at), string(h.PostState), h.Parent)
 	if err != nil {
 		return halts.Fired{}, err
 	}
@@ -460,7 +446,7 @@ func (s *Store) ResolveAll(ctx context.Context, events []halts.Event, now time.T
 		var kind string
 		var fired int64
 		err := find.QueryRowContext(ctx, e.Key).Scan(&h.Fingerprint, &h.Source, &h.Name, &kind, &h.Scope.Name, &fired, &h.Parent)
-		h.Scope.Kind, h.FiredAt = triage.ScopeKind(kind), fromNanos(fired)
+		h.Scope.Kind, h.FiredAt = triage.ScopeKind(kind), halts.FromNanos(fired)
 		if errors.Is(err, sql.ErrNoRows) {
 			out = append(out, halts.Resolved{})
 			continue
@@ -473,7 +459,7 @@ func (s *Store) ResolveAll(ctx context.Context, events []halts.Event, now time.T
 		if at.Before(h.FiredAt) {
 			at = h.FiredAt
 		}
-		if _, err := set.ExecContext(ctx, nanos(at), h.Fingerprint); err != nil {
+		if _, err := set.ExecContext(ctx, halts.Nanos(at), h.Fingerprint); err != nil {
 			return nil, wrap(err)
 		}
 		h.ResolvedAt = at
@@ -538,7 +524,7 @@ func (s *Store) Due(ctx context.Context, now, stillFailingBefore time.Time, limi
 				SELECT 1 FROM halts j WHERE j.parent = halts.fingerprint AND j.parent != '' AND j.resolved_at = 0))
 			OR (post_state = 'posted' AND resolved_at = 0 AND joined > joined_announced)
 			OR (post_state = 'posted' AND resolved_at = 0 AND firings > firings_at_update AND updated_at <= ?2))
-		ORDER BY fired_at LIMIT ?3`, nanos(now), nanos(stillFailingBefore), limit)
+		ORDER BY fired_at LIMIT ?3`, halts.Nanos(now), halts.Nanos(stillFailingBefore), limit)
 }
 
 // Claim implements halts.Store. One process owns the file, so the claims
@@ -580,7 +566,7 @@ func (s *Store) BeginPost(ctx context.Context, fp, channel string, summary []byt
 // Posted implements halts.Store.
 func (s *Store) Posted(ctx context.Context, fp, channel, ts string, at time.Time) error {
 	return s.update(ctx, fp, `UPDATE halts SET post_state = 'posted', channel = ?, ts = ?, posted_at = ?, updated_at = ?, firings_at_update = firings WHERE fingerprint = ?`,
-		channel, ts, nanos(at), nanos(at), fp)
+		channel, ts, halts.Nanos(at), halts.Nanos(at), fp)
 }
 
 // Suppress implements halts.Store.
@@ -590,7 +576,7 @@ func (s *Store) Suppress(ctx context.Context, fp string) error {
 
 // Failed implements halts.Store.
 func (s *Store) Failed(ctx context.Context, fp string, next time.Time) error {
-	return s.update(ctx, fp, `UPDATE halts SET failures = failures + 1, next_attempt_at = ? WHERE fingerprint = ?`, nanos(next), fp)
+	return s.update(ctx, fp, `UPDATE halts SET failures = failures + 1, next_attempt_at = ? WHERE fingerprint = ?`, halts.Nanos(next), fp)
 }
 
 // Succeeded implements halts.Store.
@@ -600,7 +586,7 @@ func (s *Store) Succeeded(ctx context.Context, fp string) error {
 
 // StillFailingSent implements halts.Store.
 func (s *Store) StillFailingSent(ctx context.Context, fp string, firings int, at time.Time) error {
-	return s.update(ctx, fp, `UPDATE halts SET updated_at = ?, firings_at_update = ? WHERE fingerprint = ?`, nanos(at), firings, fp)
+	return s.update(ctx, fp, `UPDATE halts SET updated_at = ?, firings_at_update = ? WHERE fingerprint = ?`, halts.Nanos(at), firings, fp)
 }
 
 // JoinedAnnounced implements halts.Store.
@@ -621,7 +607,7 @@ func (s *Store) ResolveReplied(ctx context.Context, fp string) error {
 // PostsSince implements halts.Store.
 func (s *Store) PostsSince(ctx context.Context, since time.Time) (int, error) {
 	var n int
-	err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM halts INDEXED BY halts_posted WHERE posted_at != 0 AND posted_at >= ?`, nanos(since)).Scan(&n)
+	err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM halts INDEXED BY halts_posted WHERE posted_at != 0 AND posted_at >= ?`, halts.Nanos(since)).Scan(&n)
 	return n, wrap(err)
 }
 
@@ -670,10 +656,10 @@ func (s *Store) UseDelivery(ctx context.Context, id string, at, pruneBefore time
 		return false, wrap(err)
 	}
 	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, `DELETE FROM deliveries WHERE received_at < ?`, nanos(pruneBefore)); err != nil {
+	if _, err := tx.ExecContext(ctx, `DELETE FROM deliveries WHERE received_at < ?`, halts.Nanos(pruneBefore)); err != nil {
 		return false, wrap(err)
 	}
-	res, err := tx.ExecContext(ctx, `INSERT INTO deliveries (id, received_at) VALUES (?, ?) ON CONFLICT (id) DO NOTHING`, id, nanos(at))
+	res, err := tx.ExecContext(ctx, `INSERT INTO deliveries (id, received_at) VALUES (?, ?) ON CONFLICT (id) DO NOTHING`, id, halts.Nanos(at))
 	if err != nil {
 		return false, wrap(err)
 	}
@@ -700,7 +686,7 @@ func (s *Store) RecordTriage(ctx context.Context, r halts.TriageRecord) (int64, 
 	}
 	res, err := s.db.ExecContext(ctx, `INSERT INTO triages (at, origin, scope_kind, scope_name, outcome, duration_ns, headline,
 		top_kind, top_key, top_summary, top_minions, counts, states, halt, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		nanos(r.At), r.Origin, string(r.Scope.Kind), r.Scope.Name, r.Outcome, int64(r.Duration), r.Headline,
+		halts.Nanos(r.At), r.Origin, string(r.Scope.Kind), r.Scope.Name, r.Outcome, int64(r.Duration), r.Headline,
 		string(r.TopKind), r.TopKey, r.TopSummary, r.TopMinions, string(counts), string(st), r.Halt, r.Error)
 	if err != nil {
 		return 0, wrap(err)
@@ -711,28 +697,16 @@ func (s *Store) RecordTriage(ctx context.Context, r halts.TriageRecord) (int64, 
 
 // Triages implements halts.Store.
 func (s *Store) Triages(ctx context.Context, n int) ([]halts.TriageRecord, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, at, origin, scope_kind, scope_name, outcome, duration_ns, headline,
-		top_kind, top_key, top_summary, top_minions, counts, states, halt, error FROM triages ORDER BY at DESC, id DESC LIMIT ?`, n)
+	rows, err := s.db.QueryContext(ctx, `SELECT `+halts.TriageColumns+` FROM triages ORDER BY at DESC, id DESC LIMIT ?`, n)
 	if err != nil {
 		return nil, wrap(err)
 	}
 	defer rows.Close()
 	var out []halts.TriageRecord
 	for rows.Next() {
-		var r halts.TriageRecord
-		var at, dur int64
-		var kind, topKind, counts, states string
-		if err := rows.Scan(&r.ID, &at, &r.Origin, &kind, &r.Scope.Name, &r.Outcome, &dur, &r.Headline,
-			&topKind, &r.TopKey, &r.TopSummary, &r.TopMinions, &counts, &states, &r.Halt, &r.Error); err != nil {
+		r, err := halts.ScanTriage(rows.Scan)
+		if err != nil {
 			return nil, wrap(err)
-		}
-		r.At, r.Duration = fromNanos(at), time.Duration(dur)
-		r.Scope.Kind, r.TopKind = triage.ScopeKind(kind), triage.CauseKind(topKind)
-		if err := json.Unmarshal([]byte(counts), &r.Counts); err != nil {
-			return nil, fmt.Errorf("store: triage %d counts: %w", r.ID, err)
-		}
-		if err := json.Unmarshal([]byte(states), &r.States); err != nil {
-			return nil, fmt.Errorf("store: triage %d states: %w", r.ID, err)
 		}
 		out = append(out, r)
 	}
@@ -741,7 +715,7 @@ func (s *Store) Triages(ctx context.Context, n int) ([]halts.TriageRecord, error
 
 // StateCounts implements halts.Store.
 func (s *Store) StateCounts(ctx context.Context, since time.Time) (map[string]int, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT states FROM triages WHERE at >= ? AND states != '[]'`, nanos(since))
+	rows, err := s.db.QueryContext(ctx, `SELECT states FROM triages WHERE at >= ? AND states != '[]'`, halts.Nanos(since))
 	if err != nil {
 		return nil, wrap(err)
 	}
@@ -771,7 +745,7 @@ func (s *Store) Prune(ctx context.Context, before time.Time) (halts.Pruned, erro
 		return p, wrap(err)
 	}
 	defer tx.Rollback()
-	b := nanos(before)
+	b := halts.Nanos(before)
 	// A cleared halt goes once its announcement is done (or was never
 	// owed: joined and suppressed halts have no post to edit), and not
 	// while a halt that joined it is open or its own parent is.
