@@ -17,9 +17,22 @@ import (
 // duplicate field, bad UTF-8), and the general decoders, which say what is
 // wrong, take over; what it accepts decodes as they would decode it.
 func decodeFast(m Minion, raw []byte) (Minion, bool) {
+	m, n, ok := decodePrefix(m, raw)
+	if !ok || len(bytes.TrimLeft(raw[n:], " \t\n\r")) != 0 {
+		return m, false
+	}
+	return m, true
+}
+
+// decodePrefix decodes, as decodeFast, the answer object that b starts
+// with, and returns how many bytes of b it took; what follows is not read.
+// It lets a reader decode an answer where it lies in its input, without
+// first finding its end and copying it out. ok is false where decodeFast
+// would give up, and when b ends inside the object.
+func decodePrefix(m Minion, b []byte) (Minion, int, bool) {
 	it := interners.Get().(*interner)
 	defer interners.Put(it)
-	r := wireReader{b: raw, intern: it}
+	r := wireReader{b: b, intern: it}
 	var (
 		states []wireFailedState
 		f      wireFailure
@@ -80,20 +93,20 @@ func decodeFast(m Minion, raw []byte) (Minion, bool) {
 		}
 		return r.skip()
 	})
-	r.ws()
-	if !ok || r.bad || seen != 7 || r.i != len(r.b) {
-		return m, false
+	if !ok || r.bad || seen != 7 {
+		return m, 0, false
 	}
+	n := r.i
 	// As checkFunctions: the first function, in BlameFunctions' order,
 	// that answered a string says what the minion is.
 	for _, s := range said {
 		if s != nil {
-			return classifyString(m, *s), true
+			return classifyString(m, *s), n, true
 		}
 	}
 	m = classify(m, &f, states, errs)
 	it.reuse(states, errs, f.Commits)
-	return m, true
+	return m, n, true
 }
 
 // wireReader reads JSON from b at i. Any surprise sets bad, and every
