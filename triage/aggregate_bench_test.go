@@ -1,0 +1,44 @@
+package triage
+
+import (
+	"runtime"
+	"sync"
+	"testing"
+)
+
+// decodedRealistic are the realistic fleet's answers decoded once, as the
+// decoding workers hand them to the aggregator.
+func decodedRealistic(b *testing.B, n int) []Minion {
+	answers := realisticAnswers(b, n)
+	out := make([]Minion, len(answers))
+	for i, a := range answers {
+		out[i] = DecodeMinion(a.ID, a.Raw)
+		out[i].Datacenter = a.ID[4:8]
+	}
+	return out
+}
+
+// BenchmarkAggregatorAdd counts 100 000 decoded realistic minions: Add
+// alone, without decoding, on one goroutine (the work) and on as many as
+// there are cores (what the lock lets through).
+func BenchmarkAggregatorAdd(b *testing.B) {
+	minions := decodedRealistic(b, 100_000)
+	run := func(b *testing.B, workers int) {
+		b.ReportAllocs()
+		for b.Loop() {
+			agg := NewAggregator("")
+			var wg sync.WaitGroup
+			for w := range workers {
+				wg.Go(func() {
+					for i := w; i < len(minions); i += workers {
+						agg.Add(minions[i])
+					}
+				})
+			}
+			wg.Wait()
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(minions)), "ns/minion")
+	}
+	b.Run("serial", func(b *testing.B) { run(b, 1) })
+	b.Run("parallel", func(b *testing.B) { run(b, runtime.GOMAXPROCS(0)) })
+}
