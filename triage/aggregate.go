@@ -29,10 +29,13 @@ type Aggregator struct {
 	commitURL string
 	dcs       map[string]*dcTally
 	dcOrder   []string
-	causes    map[causeID]*causeAcc
+	// last is the tally of the datacenter last counted: minions come
+	// datacenter by datacenter.
+	last   *dcTally
+	causes map[causeID]*causeAcc
 	// states are the failed-state causes, by signature: the key a person
 	// reads is derived from it only when the report is built.
-	states map[Signature]*causeAcc
+	states hashMap[Signature, *causeAcc]
 }
 
 type causeID struct {
@@ -41,9 +44,13 @@ type causeID struct {
 }
 
 type dcTally struct {
+	name string
+	// bit is the datacenter's place in the aggregator's order (dcSet), -1
+	// for the unnamed one, which no cause lists.
+	bit      int
 	counts   Counts
-	expected map[string]struct{}
-	answered map[string]struct{}
+	expected hashMap[string, struct{}]
+	answered hashMap[string, struct{}]
 	// unlisted counts the answered minions not in expected: a minion that
 	// answers is expected, without a second set of every id.
 	unlisted int
@@ -51,18 +58,18 @@ type dcTally struct {
 
 // expectedCount is how many minions dc should hear from: those listed and
 // those that answered unlisted.
-func (t *dcTally) expectedCount() int { return len(t.expected) + t.unlisted }
+func (t *dcTally) expectedCount() int { return t.expected.len() + t.unlisted }
 
 type causeAcc struct {
 	id       causeID
 	sig      Signature // failed-state causes only
 	ids      []string
-	dcs      map[string]struct{}
+	dcs      dcSet
 	ev       Evidence
 	paths    map[string]struct{}
 	messages map[string]int
-	states   map[Signature]int
-	examples map[Signature]*exampleAcc
+	states   hashMap[Signature, *int]
+	examples hashMap[Signature, *exampleAcc]
 	// dependents are the states that failed only because this cause's
 	// state failed, by identity (their comments name the root).
 	dependents map[stateRef]struct{}
@@ -79,7 +86,7 @@ type stateRef struct{ fun, id, sls string }
 // minions.
 type exampleAcc struct {
 	minions int
-	texts   map[string]*textCount
+	texts   hashMap[string, *textCount]
 	// first is the smallest text seen with the smallest minion that sent
 	// it: the example when every text is different (each minion's own
 	// values), whatever order the minions arrived in.
@@ -105,17 +112,23 @@ func NewAggregator(commitURL string) *Aggregator {
 		commitURL: commitURL,
 		dcs:       map[string]*dcTally{},
 		causes:    map[causeID]*causeAcc{},
-		states:    map[Signature]*causeAcc{},
 	}
 }
 
 func (a *Aggregator) tally(dc string) *dcTally {
+	if a.last != nil && a.last.name == dc {
+		return a.last
+	}
 	t, ok := a.dcs[dc]
 	if !ok {
-		t = &dcTally{expected: map[string]struct{}{}, answered: map[string]struct{}{}}
+		t = &dcTally{name: dc, bit: len(a.dcOrder)}
+		if dc == "" {
+			t.bit = -1
+		}
 		a.dcs[dc] = t
 		a.dcOrder = append(a.dcOrder, dc)
 	}
+	a.last = t
 	return t
 }
 
@@ -126,11 +139,11 @@ func (a *Aggregator) Expect(dc string, ids []string) {
 	defer a.mu.Unlock()
 	t := a.tally(dc)
 	for _, id := range ids {
-		if _, ok := t.expected[id]; ok {
+		h := hashString(id)
+		if _, added := t.expected.insert(h, id, struct{}{}); !added {
 			continue
 		}
-		t.expected[id] = struct{}{}
-		if _, ok := t.answered[id]; ok {
+		if _, ok := t.answered.get(h, id); ok {
 			t.unlisted--
 		}
 	}
@@ -139,32 +152,34 @@ func (a *Aggregator) Expect(dc string, ids []string) {
 // Add counts one classified minion. A second answer from the same minion in
 // the same datacenter is ignored.
 func (a *Aggregator) Add(m Minion) bool {
-	// What the minion's failures are, and which services they name, is
-	// worked out before taking the lock: only the counting is under it.
+	// What the minion's failures are, which services they name, and the
+	// hashes the counting goes by are worked out before taking the lock:
+	// only the counting is under it.
+	id := hashString(m.ID)
 	var p preparedFailure
 	if m.Status == StatusFailing {
-		p = prepareFailure(m)
+		var buf [4]stateFailure // most minions fail a few states
+		p = prepareFailure(m, buf[:0])
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	t := a.tally(m.Datacenter)
-	if _, dup := t.answered[m.ID]; dup {
+	if _, added := t.answered.insert(id, m.ID, struct{}{}); !added {
 		return false
 	}
-	t.answered[m.ID] = struct{}{}
-	if _, ok := t.expected[m.ID]; !ok {
+	if _, ok := t.expected.get(id, m.ID); !ok {
 		t.unlisted++
 	}
 	t.counts.add(m.Status)
 	switch m.Status {
 	case StatusFailing:
-		a.addFailing(m, p)
+		a.addFailing(m, t.bit, &p)
 	case StatusUnreachable:
-		a.addPlain(CauseUnreachable, m)
+		a.addPlain(CauseUnreachable, m, t.bit)
 	case StatusModuleMissing:
-		a.addPlain(CauseModuleMissing, m)
+		a.addPlain(CauseModuleMissing, m, t.bit)
 	case StatusBlameError:
-		a.addPlain(CauseBlameError, m)
+		a.addPlain(CauseBlameError, m, t.bit)
 	}
 	return true
 }
@@ -177,32 +192,35 @@ func (a *Aggregator) Answered(dc string) (answered, expected int) {
 	if !ok {
 		return 0, 0
 	}
-	return len(t.answered), t.expectedCount()
+	return t.answered.len(), t.expectedCount()
 }
 
 func (a *Aggregator) cause(kind CauseKind, key string) *causeAcc {
 	id := causeID{kind, key}
 	c, ok := a.causes[id]
 	if !ok {
-		c = &causeAcc{id: id, dcs: map[string]struct{}{}}
+		// The key may be part of a long message: keep only the key.
+		id.key = strings.Clone(key)
+		c = &causeAcc{id: id}
 		a.causes[id] = c
 	}
 	return c
 }
 
-func (a *Aggregator) stateCause(sig Signature) *causeAcc {
-	c, ok := a.states[sig]
+func (a *Aggregator) stateCause(sig Signature, h uint64) *causeAcc {
+	c, ok := a.states.get(h, sig)
 	if !ok {
-		c = &causeAcc{id: causeID{kind: CauseFailedState}, sig: sig, dcs: map[string]struct{}{}}
-		a.states[sig] = c
+		c = &causeAcc{id: causeID{kind: CauseFailedState}, sig: sig}
+		a.states.insert(h, sig, c)
 	}
 	return c
 }
 
-func (c *causeAcc) add(m Minion) {
-	c.ids = append(c.ids, m.ID)
-	if m.Datacenter != "" {
-		c.dcs[m.Datacenter] = struct{}{}
+// add counts minion id of the datacenter at bit (dcTally.bit).
+func (c *causeAcc) add(id string, bit int) {
+	c.ids = append(c.ids, id)
+	if bit >= 0 {
+		c.dcs.add(bit)
 	}
 }
 
@@ -245,49 +263,61 @@ func (c *causeAcc) message(s string) {
 	}
 }
 
-func (c *causeAcc) state(sig Signature) {
-	if c.states == nil {
-		c.states = map[Signature]int{}
-	}
-	if _, ok := c.states[sig]; ok || len(c.states) < maxDistinctMessages {
-		c.states[sig]++
+func (c *causeAcc) state(sig Signature, h uint64) {
+	if n, ok := c.states.get(h, sig); ok {
+		*n++
+	} else if c.states.len() < maxDistinctMessages {
+		c.states.insert(h, sig, new(1))
 	}
 }
 
-// example counts one minion's message of template sig.
-func (c *causeAcc) example(sig Signature, text, minion string) {
+// evidence is a message as it is counted: its key (evidenceKey) and the
+// key's hash, worked out before the aggregator's lock.
+type evidence struct {
+	key  string
+	cut  bool
+	hash uint64
+}
+
+func evidenceOf(text string) evidence {
 	if text == "" {
-		return
+		return evidence{}
 	}
-	if c.examples == nil {
-		c.examples = map[Signature]*exampleAcc{}
+	key, cut := evidenceKey(text)
+	return evidence{key: key, cut: cut, hash: hashString(key)}
+}
+
+// example counts one minion's message of template sig (of hash h).
+func (c *causeAcc) example(sig Signature, h uint64, text evidence, minion string) {
+	if text.key == "" && !text.cut {
+		return // no message
 	}
-	e, ok := c.examples[sig]
+	e, ok := c.examples.get(h, sig)
 	if !ok {
-		if len(c.examples) >= maxDistinctMessages {
+		if c.examples.len() >= maxDistinctMessages {
 			return
 		}
-		e = &exampleAcc{texts: map[string]*textCount{}}
-		c.examples[sig] = e
+		e = &exampleAcc{}
+		c.examples.insert(h, sig, e)
 	}
 	e.minions++
-	key, cut := evidenceKey(text)
-	if tc, ok := e.texts[key]; ok {
+	key := text.key
+	if tc, ok := e.texts.get(text.hash, key); ok {
 		tc.n++
 		tc.minion = min(tc.minion, minion)
 		return
 	}
 	first := e.first.Text == "" || key < e.first.Text || key == e.first.Text && minion < e.first.Minion
-	kept := len(e.texts) < maxDistinctMessages
+	kept := e.texts.len() < maxDistinctMessages
 	if !first && !kept {
 		return // counted; the text is neither kept nor the example
 	}
 	key = strings.Clone(key)
 	if first {
-		e.first, e.firstCut = Example{Text: key, Minion: minion}, cut
+		e.first, e.firstCut = Example{Text: key, Minion: minion}, text.cut
 	}
 	if kept {
-		e.texts[key] = &textCount{n: 1, minion: minion, cut: cut}
+		e.texts.insert(text.hash, key, &textCount{n: 1, minion: minion, cut: text.cut})
 	}
 }
 
@@ -309,16 +339,20 @@ func (c *causeAcc) window(m Minion) {
 	}
 }
 
-func (a *Aggregator) addPlain(kind CauseKind, m Minion) {
+func (a *Aggregator) addPlain(kind CauseKind, m Minion, bit int) {
 	c := a.cause(kind, string(kind))
-	c.add(m)
+	c.add(m.ID, bit)
 	c.message(m.Detail)
 }
 
 // stateFailure is one failed state or compile error of a minion.
 type stateFailure struct {
-	sig  Signature
-	text string
+	sig     Signature
+	sigHash uint64
+	text    evidence
+	// again is set when an earlier failure of the minion has the same
+	// signature: its failed-state cause counts the minion once.
+	again bool
 	// dependents are the states that failed only because this one did.
 	dependents []stateRef
 	// requisites are what a requisite failure named when none of it is
@@ -335,11 +369,17 @@ func template(t, msg, minionID string) string {
 	return TemplateOf(msg, minionID)
 }
 
-// failures returns the minion's failures by signature, each state that
-// failed only because a requisite failed folded into the state it names.
-func failures(m Minion) []stateFailure {
-	dependents, folds := foldRequisites(m.FailedStates)
-	out := make([]stateFailure, 0, len(m.FailedStates)+len(m.CompileErrors))
+// failures appends to out the minion's failures by signature, each state
+// that failed only because a requisite failed folded into the state it
+// names.
+func failures(m Minion, out []stateFailure) []stateFailure {
+	var dependents [][]int
+	var folds []*requisiteFold
+	if slices.ContainsFunc(m.FailedStates, isRequisiteFailure) {
+		sc := foldScratches.Get().(*foldScratch)
+		defer foldScratches.Put(sc)
+		dependents, folds = foldRequisites(m.FailedStates, sc)
+	}
 	for i, s := range m.FailedStates {
 		var fold *requisiteFold
 		if folds != nil {
@@ -350,25 +390,45 @@ func failures(m Minion) []stateFailure {
 		}
 		f := stateFailure{
 			sig:  Signature{Fun: s.Fun, StateID: s.ID, SLS: s.SLS, Template: template(s.Template, s.Comment, m.ID)},
-			text: s.Comment,
+			text: evidenceOf(s.Comment),
 		}
 		if fold != nil {
 			f.requisites = fold.unknown
 		}
-		for _, d := range dependents[i] {
-			d := m.FailedStates[d]
-			f.dependents = append(f.dependents, stateRef{d.Fun, d.ID, d.SLS})
+		if dependents != nil {
+			for _, d := range dependents[i] {
+				d := m.FailedStates[d]
+				f.dependents = append(f.dependents, stateRef{d.Fun, d.ID, d.SLS})
+			}
 		}
 		out = append(out, f)
 	}
 	for _, e := range m.CompileErrors {
 		out = append(out, stateFailure{
 			sig:  Signature{SLS: e.State, Template: template(e.Template, e.Message, m.ID)},
-			text: e.Message,
+			text: evidenceOf(e.Message),
 		})
+	}
+	var seen map[Signature]struct{} // for a minion failing many states
+	if len(out) > maxFailuresCompared {
+		seen = make(map[Signature]struct{}, len(out))
+	}
+	for i := range out {
+		f := &out[i]
+		f.sigHash = hashSignature(f.sig)
+		if seen == nil {
+			f.again = slices.ContainsFunc(out[:i], func(g stateFailure) bool { return g.sigHash == f.sigHash && g.sig == f.sig })
+			continue
+		}
+		_, f.again = seen[f.sig]
+		seen[f.sig] = struct{}{}
 	}
 	return out
 }
+
+// maxFailuresCompared is how many failures of a minion are compared with
+// one another to find a signature twice; more go through a map.
+const maxFailuresCompared = 32
 
 // preparedFailure is what Add works out of a failing minion before it
 // takes the lock.
@@ -381,18 +441,22 @@ type preparedFailure struct {
 // origin, with the message that named it.
 type serviceHit struct {
 	origin  string
-	example string
+	example evidence
 	sig     Signature
+	sigHash uint64
 }
 
-func prepareFailure(m Minion) preparedFailure {
-	p := preparedFailure{fails: failures(m)}
+// prepareFailure works out a failing minion's failures, appended to buf,
+// and the services they name.
+func prepareFailure(m Minion, buf []stateFailure) preparedFailure {
+	p := preparedFailure{fails: failures(m, buf)}
 	service := func(raw, example, tmpl string) {
-		origin, ok := ServiceOrigin(raw)
+		origin, ok := serviceOrigin(raw)
 		if !ok || slices.ContainsFunc(p.services, func(h serviceHit) bool { return h.origin == origin }) {
 			return
 		}
-		p.services = append(p.services, serviceHit{origin, example, Signature{Template: template(tmpl, example, m.ID)}})
+		sig := Signature{Template: template(tmpl, example, m.ID)}
+		p.services = append(p.services, serviceHit{origin, evidenceOf(example), sig, hashSignature(sig)})
 	}
 	for _, e := range m.CompileErrors {
 		for _, u := range e.URLs {
@@ -412,16 +476,17 @@ func prepareFailure(m Minion) preparedFailure {
 	return p
 }
 
-func (a *Aggregator) addFailing(m Minion, p preparedFailure) {
+func (a *Aggregator) addFailing(m Minion, bit int, p *preparedFailure) {
 	fails := p.fails
 	explained := false
 	var seen []string
 
 	// The failure's own states, for the causes that explain it.
 	states := func(c *causeAcc) {
-		for _, f := range fails {
-			c.state(f.sig)
-			c.example(f.sig, f.text, m.ID)
+		for i := range fails {
+			f := &fails[i]
+			c.state(f.sig, f.sigHash)
+			c.example(f.sig, f.sigHash, f.text, m.ID)
 		}
 	}
 
@@ -445,7 +510,7 @@ func (a *Aggregator) addFailing(m Minion, p preparedFailure) {
 		if cm.Path != "" {
 			c.paths[cm.Path] = struct{}{}
 		}
-		c.add(m)
+		c.add(m.ID, bit)
 		c.window(m)
 		states(c)
 		explained = true
@@ -483,7 +548,7 @@ func (a *Aggregator) addFailing(m Minion, p preparedFailure) {
 				r.paths[cm.Path] = struct{}{}
 			}
 		}
-		c.add(m)
+		c.add(m.ID, bit)
 		c.window(m)
 		states(c)
 		explained = true
@@ -494,18 +559,19 @@ func (a *Aggregator) addFailing(m Minion, p preparedFailure) {
 		c := a.cause(CauseRelease, m.FailedJob.CodebaseVersion)
 		c.ev.Version = m.FailedJob.CodebaseVersion
 		c.message(m.LastSuccessJob.CodebaseVersion) // previous versions, most frequent wins
-		c.add(m)
+		c.add(m.ID, bit)
 		c.window(m)
 		states(c)
 		explained = true
 	}
 
-	for _, h := range p.services {
+	for i := range p.services {
+		h := &p.services[i]
 		c := a.cause(CauseExternalService, h.origin)
-		c.ev.ServiceURL = h.origin
-		c.add(m)
+		c.ev.ServiceURL = c.id.key
+		c.add(m.ID, bit)
 		c.window(m)
-		c.example(h.sig, h.example, m.ID)
+		c.example(h.sig, h.sigHash, h.example, m.ID)
 		explained = true
 	}
 
@@ -514,18 +580,12 @@ func (a *Aggregator) addFailing(m Minion, p preparedFailure) {
 	}
 	// Nothing above explains the minion: its failed states themselves are
 	// the cause, grouped by signature; each counts the minion once.
-	var done map[Signature]struct{}
-	if len(fails) > 1 {
-		done = make(map[Signature]struct{}, len(fails))
-	}
-	for _, f := range fails {
-		if _, dup := done[f.sig]; dup {
+	for i := range fails {
+		f := &fails[i]
+		if f.again {
 			continue
 		}
-		if done != nil {
-			done[f.sig] = struct{}{}
-		}
-		c := a.stateCause(f.sig)
+		c := a.stateCause(f.sig, f.sigHash)
 		for _, d := range f.dependents {
 			c.dependent(d)
 		}
@@ -537,8 +597,8 @@ func (a *Aggregator) addFailing(m Minion, p preparedFailure) {
 				c.requisites[r] = struct{}{}
 			}
 		}
-		c.example(f.sig, f.text, m.ID)
-		c.add(m)
+		c.example(f.sig, f.sigHash, f.text, m.ID)
+		c.add(m.ID, bit)
 		c.window(m)
 	}
 }
@@ -558,13 +618,12 @@ func (a *Aggregator) Finish() (Counts, []Cause, map[string]Counts) {
 	defer a.mu.Unlock()
 	for _, dc := range a.dcOrder {
 		t := a.dcs[dc]
-		for id := range t.expected {
-			if _, ok := t.answered[id]; !ok {
-				t.answered[id] = struct{}{}
+		t.expected.each(func(h uint64, id string, _ struct{}) {
+			if _, added := t.answered.insert(h, id, struct{}{}); added {
 				t.counts.add(StatusUnreachable)
-				a.addPlain(CauseUnreachable, Minion{ID: id, Datacenter: dc, Status: StatusUnreachable, Detail: "expected, never answered"})
+				a.addPlain(CauseUnreachable, Minion{ID: id, Datacenter: dc, Status: StatusUnreachable, Detail: "expected, never answered"}, t.bit)
 			}
-		}
+		})
 	}
 	var total Counts
 	perDC := make(map[string]Counts, len(a.dcs))
@@ -575,13 +634,13 @@ func (a *Aggregator) Finish() (Counts, []Cause, map[string]Counts) {
 		total = total.Plus(t.counts)
 	}
 	a.clusterStates()
-	causes := make([]Cause, 0, len(a.causes)+len(a.states))
+	causes := make([]Cause, 0, len(a.causes)+a.states.len())
 	for _, c := range a.causes {
-		causes = append(causes, c.build())
+		causes = append(causes, c.build(a.dcOrder))
 	}
-	for _, c := range a.states {
-		causes = append(causes, c.build())
-	}
+	a.states.each(func(_ uint64, _ Signature, c *causeAcc) {
+		causes = append(causes, c.build(a.dcOrder))
+	})
 	slices.SortFunc(causes, compareCauses)
 	return total, causes, perDC
 }
@@ -591,18 +650,21 @@ func (a *Aggregator) Finish() (Counts, []Cause, map[string]Counts) {
 // see is one cause. Merging goes by template order, so the result does not
 // depend on the order the minions arrived in.
 func (a *Aggregator) clusterStates() {
-	sigs := slices.Collect(maps.Keys(a.states))
+	byCause := make(map[Signature]*causeAcc, a.states.len())
+	a.states.each(func(_ uint64, sig Signature, c *causeAcc) { byCause[sig] = c })
+	sigs := slices.Collect(maps.Keys(byCause))
 	to := clusterOf(sigs)
 	slices.SortFunc(sigs, compareSignatures)
-	merged := make(map[Signature]*causeAcc, len(a.states))
+	var merged hashMap[Signature, *causeAcc]
 	for _, sig := range sigs {
-		c, into := a.states[sig], to[sig]
-		if dst, ok := merged[into]; ok {
+		c, into := byCause[sig], to[sig]
+		h := hashSignature(into)
+		if dst, ok := merged.get(h, into); ok {
 			dst.merge(c)
 			continue
 		}
 		c.sig = into
-		merged[into] = c
+		merged.insert(h, into, c)
 	}
 	a.states = merged
 }
@@ -636,12 +698,8 @@ func clusterOf(sigs []Signature) map[Signature]Signature {
 // merge adds the failed-state cause o of the same cluster to c.
 func (c *causeAcc) merge(o *causeAcc) {
 	c.ids = append(c.ids, o.ids...)
-	for dc := range o.dcs {
-		c.dcs[dc] = struct{}{}
-	}
-	for sig, e := range o.examples {
-		c.mergeExample(sig, e)
-	}
+	c.dcs.merge(o.dcs)
+	o.examples.each(func(h uint64, sig Signature, e *exampleAcc) { c.mergeExample(sig, h, e) })
 	for d := range o.dependents {
 		c.dependent(d)
 	}
@@ -657,30 +715,28 @@ func (c *causeAcc) merge(o *causeAcc) {
 	c.ev.LastSuccess = max(c.ev.LastSuccess, o.ev.LastSuccess)
 }
 
-func (c *causeAcc) mergeExample(sig Signature, o *exampleAcc) {
-	if c.examples == nil {
-		c.examples = map[Signature]*exampleAcc{}
-	}
-	e, ok := c.examples[sig]
+// mergeExample adds the examples o of template sig (of hash h) to c's.
+func (c *causeAcc) mergeExample(sig Signature, h uint64, o *exampleAcc) {
+	e, ok := c.examples.get(h, sig)
 	if !ok {
 		cp := *o
-		cp.texts = maps.Clone(o.texts)
-		c.examples[sig] = &cp
+		cp.texts = o.texts.clone()
+		c.examples.insert(h, sig, &cp)
 		return
 	}
 	e.minions += o.minions
 	if e.first.Text == "" || o.first.Text < e.first.Text || o.first.Text == e.first.Text && o.first.Minion < e.first.Minion {
 		e.first, e.firstCut = o.first, o.firstCut
 	}
-	for text, tc := range o.texts {
-		if mine, ok := e.texts[text]; ok {
+	o.texts.each(func(th uint64, text string, tc *textCount) {
+		if mine, ok := e.texts.get(th, text); ok {
 			mine.n += tc.n
 			mine.minion = min(mine.minion, tc.minion)
-		} else if len(e.texts) < maxDistinctMessages {
+		} else if e.texts.len() < maxDistinctMessages {
 			cp := *tc
-			e.texts[text] = &cp
+			e.texts.insert(th, text, &cp)
 		}
-	}
+	})
 }
 
 func compareCauses(x, y Cause) int {
@@ -714,7 +770,7 @@ func compareSignatures(x, y Signature) int {
 		strings.Compare(x.SLS, y.SLS), strings.Compare(x.Template, y.Template))
 }
 
-func (c *causeAcc) build() Cause {
+func (c *causeAcc) build(dcOrder []string) Cause {
 	ids := slices.Clone(c.ids)
 	slices.Sort(ids)
 	// One minion can fail one state twice (names:, or two compile errors
@@ -730,7 +786,9 @@ func (c *causeAcc) build() Cause {
 	} else {
 		ev.Messages = msgs
 	}
-	ev.FailedStates = topSignatures(clusterCounts(c.states), maxEvidenceStates)
+	states := make(map[Signature]int, c.states.len())
+	c.states.each(func(_ uint64, sig Signature, n *int) { states[sig] = *n })
+	ev.FailedStates = topSignatures(clusterCounts(states), maxEvidenceStates)
 	ev.Examples = c.buildExamples()
 	if c.id.kind == CauseExternalService {
 		// What the minions said of the service: one real message per
@@ -769,7 +827,7 @@ func (c *causeAcc) build() Cause {
 		Key:         key,
 		Minions:     len(ids),
 		MinionIDs:   ids,
-		Datacenters: slices.Sorted(maps.Keys(c.dcs)),
+		Datacenters: c.dcs.names(dcOrder),
 		Evidence:    ev,
 	}
 	out.Summary = summary(out)
@@ -779,26 +837,28 @@ func (c *causeAcc) build() Cause {
 // buildExamples returns one real message per template, the templates most
 // common among the cause's minions first.
 func (c *causeAcc) buildExamples() []Example {
-	sigs := slices.Collect(maps.Keys(c.examples))
+	bySig := make(map[Signature]*exampleAcc, c.examples.len())
+	c.examples.each(func(_ uint64, sig Signature, e *exampleAcc) { bySig[sig] = e })
+	sigs := slices.Collect(maps.Keys(bySig))
 	to := clusterOf(sigs)
 	slices.SortFunc(sigs, compareSignatures)
 	clustered := &causeAcc{}
 	for _, sig := range sigs {
-		clustered.mergeExample(to[sig], c.examples[sig])
+		clustered.mergeExample(to[sig], hashSignature(to[sig]), bySig[sig])
 	}
-	out := make([]Example, 0, len(clustered.examples))
-	for _, e := range clustered.examples {
+	out := make([]Example, 0, clustered.examples.len())
+	clustered.examples.each(func(_ uint64, _ Signature, e *exampleAcc) {
 		ex, cut := e.first, e.firstCut
 		best := 1
-		for text, tc := range e.texts {
+		e.texts.each(func(_ uint64, text string, tc *textCount) {
 			if tc.n > best || tc.n == best && best > 1 && text < ex.Text {
 				ex, cut, best = Example{Text: text, Minion: tc.minion}, tc.cut, tc.n
 			}
-		}
+		})
 		ex.Text = evidenceText(ex.Text, cut)
 		ex.Count = e.minions
 		out = append(out, ex)
-	}
+	})
 	slices.SortFunc(out, func(x, y Example) int {
 		return cmp.Or(cmp.Compare(y.Count, x.Count), strings.Compare(x.Text, y.Text), strings.Compare(x.Minion, y.Minion))
 	})

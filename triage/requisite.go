@@ -3,6 +3,7 @@ package triage
 import (
 	"slices"
 	"strings"
+	"sync"
 )
 
 // requisiteFailed starts the comment Salt gives a state it did not run
@@ -28,49 +29,84 @@ type requisiteFold struct {
 	unknown []string
 }
 
+// foldScratch is what folding a minion's requisites works in, kept from
+// one minion to the next (foldScratches) so that folding allocates nothing
+// but the names no state has.
+type foldScratch struct {
+	folds                      []*requisiteFold
+	all                        []requisiteFold
+	named, reached, dependents [][]int
+	seen                       []bool
+	queue                      []int
+}
+
+var foldScratches = sync.Pool{New: func() any { return new(foldScratch) }}
+
+// reset sizes the scratch for n states, keeping what it allocated before.
+func (sc *foldScratch) reset(n int) {
+	grow := func(s [][]int) [][]int {
+		s = slices.Grow(s[:0], n)[:n]
+		for i := range s {
+			s[i] = s[i][:0]
+		}
+		return s
+	}
+	sc.folds = slices.Grow(sc.folds[:0], n)[:n]
+	clear(sc.folds)
+	sc.all = slices.Grow(sc.all[:0], n)[:n]
+	for i := range sc.all {
+		sc.all[i] = requisiteFold{roots: sc.all[i].roots[:0]}
+	}
+	sc.named, sc.reached, sc.dependents = grow(sc.named), grow(sc.reached), grow(sc.dependents)
+	sc.seen = slices.Grow(sc.seen[:0], n)[:n]
+}
+
+// isRequisiteFailure reports whether s failed because a state it
+// requires did.
+func isRequisiteFailure(s FailedState) bool { return strings.HasPrefix(s.Comment, requisiteFailed) }
+
 // foldRequisites finds the requisite failures among a minion's failed
-// states. folds[i] is set for each state i whose comment is a requisite
-// failure; dependents[r] lists the states that failed only because state r
-// did. A requisite failure whose named states are not among the failures
-// has no roots: it is shown itself. Both are nil when no state is a
-// requisite failure, the common case, which costs one prefix test a state.
-func foldRequisites(states []FailedState) (dependents map[int][]int, folds []*requisiteFold) {
+// states, in sc. folds[i] is set for each state i whose comment is a
+// requisite failure; dependents[r] lists the states that failed only
+// because state r did. A requisite failure whose named states are not
+// among the failures has no roots: it is shown itself. Both are nil when no
+// state is a requisite failure; else both are sc's, good until sc is used
+// again.
+func foldRequisites(states []FailedState, sc *foldScratch) (dependents [][]int, folds []*requisiteFold) {
 	for i, s := range states {
-		if strings.HasPrefix(s.Comment, requisiteFailed) {
+		if isRequisiteFailure(s) {
 			if folds == nil {
-				folds = make([]*requisiteFold, len(states))
+				sc.reset(len(states))
+				folds = sc.folds
 			}
-			folds[i] = &requisiteFold{}
+			folds[i] = &sc.all[i]
 		}
 	}
 	if folds == nil {
 		return nil, nil
 	}
-	byName := make(map[string]int, len(states))
-	for i, s := range states {
-		if _, dup := byName[s.SLS+"."+s.ID]; !dup {
-			byName[s.SLS+"."+s.ID] = i
-		}
-	}
-	named := make([][]int, len(states))
+	names := newStateNames(states)
+	named := sc.named
 	for i, f := range folds {
 		if f != nil {
-			named[i], f.unknown = requisiteNames(states[i].Comment, byName, i)
+			named[i], f.unknown = requisiteNames(states[i].Comment, names, i, named[i])
 		}
 	}
 
 	// A requisite failure's roots are the failures of their own it reaches
 	// through the names: what it failed because of in the end.
-	reached := make([][]int, len(states)) // the requisite failures it reaches
+	reached := sc.reached // the requisite failures it reaches
+	seen := sc.seen
+	queue := sc.queue
 	for i, f := range folds {
 		if f == nil {
 			continue
 		}
-		seen := map[int]bool{i: true}
-		queue := slices.Clone(named[i])
-		for len(queue) > 0 {
-			k := queue[0]
-			queue = queue[1:]
+		clear(seen)
+		seen[i] = true
+		queue = append(queue[:0], named[i]...)
+		for q := 0; q < len(queue); q++ {
+			k := queue[q]
 			if seen[k] {
 				continue
 			}
@@ -84,6 +120,7 @@ func foldRequisites(states []FailedState) (dependents map[int][]int, folds []*re
 		}
 		slices.Sort(f.roots)
 	}
+	sc.queue = queue
 	// Those that reach no failure of its own end in requisite failures
 	// whose roots the minion did not send: in each group that reach one
 	// another and nothing further, the first is shown and the others, and
@@ -102,14 +139,17 @@ func foldRequisites(states []FailedState) (dependents map[int][]int, folds []*re
 		if f == nil || len(f.roots) > 0 {
 			continue
 		}
-		for _, j := range append([]int{i}, reached[i]...) {
+		for n, j := -1, i; n < len(reached[i]); n++ {
+			if n >= 0 {
+				j = reached[i][n]
+			}
 			if rep, ok := shown(j); ok && rep != i && !slices.Contains(f.roots, rep) {
 				f.roots = append(f.roots, rep)
 			}
 		}
 		slices.Sort(f.roots)
 	}
-	dependents = map[int][]int{}
+	dependents = sc.dependents
 	for i, f := range folds {
 		if f == nil {
 			continue
@@ -121,21 +161,81 @@ func foldRequisites(states []FailedState) (dependents map[int][]int, folds []*re
 	return dependents, folds
 }
 
-// requisiteNames returns the failed states a requisite comment names (by
-// index, never self) and the names it gives that are not among them. A
+// stateNames finds a minion's failed state by the name a requisite comment
+// gives it, "<sls>.<id>": the first state of that name. A minion fails few
+// states: they are looked through without building the names, unless
+// there are many.
+type stateNames struct {
+	states []FailedState
+	byName map[string]int
+}
+
+// stateNamesScanned is how many states are looked through rather than
+// mapped by name.
+const stateNamesScanned = 16
+
+func newStateNames(states []FailedState) stateNames {
+	n := stateNames{states: states}
+	if len(states) > stateNamesScanned {
+		n.byName = make(map[string]int, len(states))
+		for i, s := range states {
+			if _, dup := n.byName[s.SLS+"."+s.ID]; !dup {
+				n.byName[s.SLS+"."+s.ID] = i
+			}
+		}
+	}
+	return n
+}
+
+func (n stateNames) index(name string) (int, bool) {
+	if n.byName != nil {
+		i, ok := n.byName[name]
+		return i, ok
+	}
+	for i, s := range n.states {
+		if len(name) == len(s.SLS)+1+len(s.ID) && name[len(s.SLS)] == '.' &&
+			strings.HasPrefix(name, s.SLS) && strings.HasSuffix(name, s.ID) {
+			return i, true
+		}
+	}
+	return 0, false
+}
+
+// requisiteNames appends to found the failed states a requisite comment
+// names (by index, never self) and returns the names it gives that are not
+// among them. A
 // state id may itself hold ", ", so up to maxIDCommas+1 pieces are joined
-// back to find it.
-func requisiteNames(comment string, byName map[string]int, self int) (found []int, unknown []string) {
+// back to find it: pieces i to j joined are the text from the start of i to
+// the end of j.
+func requisiteNames(comment string, names stateNames, self int, found []int) (_ []int, unknown []string) {
 	list := strings.TrimSpace(strings.TrimPrefix(comment, requisiteFailed))
 	list, ok := strings.CutPrefix(list, ":")
 	if !ok {
-		return nil, nil
+		return found, nil
 	}
-	pieces := strings.Split(strings.TrimSpace(list), ", ")
-	for i := 0; i < len(pieces); {
+	list = strings.TrimSpace(list)
+	// The pieces split at ", ": piece k is list[start(k):ends[k]].
+	var buf [8]int
+	ends := buf[:0]
+	for at := 0; ; {
+		k := strings.Index(list[at:], ", ")
+		if k < 0 {
+			ends = append(ends, len(list))
+			break
+		}
+		ends = append(ends, at+k)
+		at += k + 2
+	}
+	start := func(k int) int {
+		if k == 0 {
+			return 0
+		}
+		return ends[k-1] + 2
+	}
+	for i := 0; i < len(ends); {
 		match := -1
-		for j := i; j < len(pieces) && j <= i+maxIDCommas; j++ {
-			if k, ok := byName[strings.Join(pieces[i:j+1], ", ")]; ok {
+		for j := i; j < len(ends) && j <= i+maxIDCommas; j++ {
+			if k, ok := names.index(list[start(i):ends[j]]); ok {
 				match = j
 				if k != self {
 					found = append(found, k)
@@ -144,7 +244,7 @@ func requisiteNames(comment string, byName map[string]int, self int) (found []in
 			}
 		}
 		if match < 0 {
-			if name := strings.TrimSpace(pieces[i]); name != "" {
+			if name := strings.TrimSpace(list[start(i):ends[i]]); name != "" {
 				unknown = append(unknown, name)
 			}
 			i++

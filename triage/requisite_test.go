@@ -145,7 +145,13 @@ func TestRequisitesLeftOutOfCommitEvidence(t *testing.T) {
 }
 
 func TestRequisiteNames(t *testing.T) {
-	byName := map[string]int{"web.nginx": 0, "web.a, b": 1, "web.x": 2, "base.pkgs": 3}
+	states := []FailedState{{SLS: "web", ID: "nginx"}, {SLS: "web", ID: "a, b"}, {SLS: "web", ID: "x"}, {SLS: "base", ID: "pkgs"},
+		{SLS: "web.x", ID: "y"}, {SLS: "web", ID: "x.y"}} // one name, the first found
+	// Many states are mapped by name, few looked through: both find the same.
+	many := slices.Clone(states)
+	for i := len(many); i <= stateNamesScanned; i++ {
+		many = append(many, FailedState{SLS: "pad", ID: fmt.Sprint(i)})
+	}
 	tests := []struct {
 		comment string
 		self    int
@@ -158,11 +164,16 @@ func TestRequisiteNames(t *testing.T) {
 		{"One or more requisite failed: web.gone, web.nginx", 9, []int{0}, []string{"web.gone"}},
 		{"One or more requisite failed: web.x, web.nginx", 2, []int{0}, nil}, // itself
 		{"One or more requisite failed", 9, nil, nil},                        // Salt before 2016.3 named none
+		{"One or more requisite failed: web.x.y, web.a, b, c", 9, []int{4, 1}, []string{"c"}},
+		{"One or more requisite failed:  web.nginx, , web.x ", 9, []int{0, 2}, nil},
+		{"One or more requisite failed: web.a, b, web.a, b", 9, []int{1, 1}, nil},
 	}
 	for _, tc := range tests {
-		found, unknown := requisiteNames(tc.comment, byName, tc.self)
-		if !slices.Equal(found, tc.found) || !slices.Equal(unknown, tc.unknown) {
-			t.Errorf("%q: found %v unknown %v, want %v %v", tc.comment, found, unknown, tc.found, tc.unknown)
+		for _, names := range []stateNames{newStateNames(states), newStateNames(many)} {
+			found, unknown := requisiteNames(tc.comment, names, tc.self, nil)
+			if !slices.Equal(found, tc.found) || !slices.Equal(unknown, tc.unknown) {
+				t.Errorf("%q (%d states): found %v unknown %v, want %v %v", tc.comment, len(names.states), found, unknown, tc.found, tc.unknown)
+			}
 		}
 	}
 }
@@ -173,10 +184,24 @@ func TestRequisiteNames(t *testing.T) {
 func FuzzFoldRequisites(f *testing.F) {
 	f.Add("a", "s", "One or more requisite failed: s.b", "b", "One or more requisite failed: s.a, s.c", "c", "x")
 	f.Add("a, b", "s", "One or more requisite failed: s.a, b, s.c", "c", "One or more requisite failed: s.c", "d", "")
+	f.Add("a", "s", "One or more requisite failed: s.b, s.c", "b", "One or more requisite failed: s.c, s.a", "c", "One or more requisite failed: s.a")
+	// A scratch used before, for a minion with other states, folds as a
+	// new one does.
+	used := new(foldScratch)
 	f.Fuzz(func(t *testing.T, id1, sls, c1, id2, c2, id3, c3 string) {
 		states := []FailedState{{ID: id1, SLS: sls, Comment: c1}, {ID: id2, SLS: sls, Comment: c2}, {ID: id3, SLS: sls, Comment: c3}}
-		dependents, folds := foldRequisites(states)
+		dependents, folds := foldRequisites(states, new(foldScratch))
+		usedDependents, usedFolds := foldRequisites(states, used)
+		if !slices.EqualFunc(dependents, usedDependents, slices.Equal) || !slices.EqualFunc(folds, usedFolds, func(a, b *requisiteFold) bool {
+			return (a == nil) == (b == nil) && (a == nil || slices.Equal(a.roots, b.roots) && slices.Equal(a.unknown, b.unknown))
+		}) {
+			t.Errorf("a used scratch folds %v %v, a new one %v %v", usedDependents, usedFolds, dependents, folds)
+		}
+		foldRequisites(append(slices.Clone(states), FailedState{ID: "x", SLS: sls, Comment: requisiteFailed + ": " + sls + "." + id1}), used)
 		for r, deps := range dependents {
+			if len(deps) == 0 {
+				continue
+			}
 			if folds != nil && folds[r] != nil && len(folds[r].roots) > 0 {
 				t.Errorf("state %d has dependents but is folded itself", r)
 			}

@@ -1,0 +1,132 @@
+package triage
+
+import (
+	"hash/maphash"
+	"math/bits"
+	"slices"
+)
+
+// The aggregator's maps are keyed by 64-bit hashes that a minion's Add
+// works out before it takes the lock: under the lock a lookup costs one
+// integer key and one comparison, not the hashing of an id, a template or
+// a thousand bytes of evidence, and a map that grows moves integers
+// without reading the keys behind them.
+
+// hashSeed is the seed of every hash the aggregator counts by; one per
+// process, so no input can aim at collisions.
+var hashSeed = maphash.MakeSeed()
+
+func hashString(s string) uint64 { return maphash.String(hashSeed, s) }
+
+// hashSignature hashes the four fields of s, each told apart from the next
+// by mixing: moving a "|" from the state id into the template changes it.
+func hashSignature(s Signature) uint64 {
+	h := hashString(s.Fun)
+	h = mixHash(h) ^ hashString(s.StateID)
+	h = mixHash(h) ^ hashString(s.SLS)
+	return mixHash(h) ^ hashString(s.Template)
+}
+
+func mixHash(h uint64) uint64 { return bits.RotateLeft64(h*0x9e3779b97f4a7c15, 31) }
+
+// hashMap maps keys to values by a hash of the key the caller works out
+// (hashString, hashSignature); the key is kept and compared, so two keys
+// of one hash stay apart, chained.
+type hashMap[K comparable, V any] struct {
+	m map[uint64]hashEntry[K, V]
+	n int
+}
+
+type hashEntry[K comparable, V any] struct {
+	key  K
+	val  V
+	next *hashEntry[K, V] // another key of the same hash
+}
+
+func (h *hashMap[K, V]) len() int { return h.n }
+
+func (h *hashMap[K, V]) get(hash uint64, key K) (V, bool) {
+	if e, ok := h.m[hash]; ok {
+		for p := &e; p != nil; p = p.next {
+			if p.key == key {
+				return p.val, true
+			}
+		}
+	}
+	var zero V
+	return zero, false
+}
+
+// insert adds key with val unless it is there: then it returns the value
+// it has and false.
+func (h *hashMap[K, V]) insert(hash uint64, key K, val V) (V, bool) {
+	if h.m == nil {
+		h.m = map[uint64]hashEntry[K, V]{}
+	}
+	e, ok := h.m[hash]
+	if !ok {
+		h.m[hash] = hashEntry[K, V]{key: key, val: val}
+		h.n++
+		return val, true
+	}
+	for p := &e; p != nil; p = p.next {
+		if p.key == key {
+			return p.val, false
+		}
+	}
+	e.next = &hashEntry[K, V]{key: key, val: val, next: e.next}
+	h.m[hash] = e
+	h.n++
+	return val, true
+}
+
+// each calls f for every key, in no order.
+func (h *hashMap[K, V]) each(f func(hash uint64, key K, val V)) {
+	for hash, e := range h.m {
+		for p := &e; p != nil; p = p.next {
+			f(hash, p.key, p.val)
+		}
+	}
+}
+
+// clone returns a copy of h holding the same values.
+func (h *hashMap[K, V]) clone() hashMap[K, V] {
+	out := hashMap[K, V]{m: make(map[uint64]hashEntry[K, V], len(h.m))}
+	h.each(func(hash uint64, key K, val V) { out.insert(hash, key, val) })
+	return out
+}
+
+// dcSet is a set of datacenters by the order the aggregator first saw
+// them in.
+type dcSet []uint64
+
+func (s *dcSet) add(i int) {
+	for len(*s) <= i/64 {
+		*s = append(*s, 0)
+	}
+	(*s)[i/64] |= 1 << (i % 64)
+}
+
+func (s *dcSet) merge(o dcSet) {
+	for i, w := range o {
+		if i < len(*s) {
+			(*s)[i] |= w
+		} else {
+			*s = append(*s, w)
+		}
+	}
+}
+
+// names returns the set's datacenters sorted, nil for none.
+func (s dcSet) names(order []string) []string {
+	var out []string
+	for i, w := range s {
+		for w != 0 {
+			b := bits.TrailingZeros64(w)
+			w &^= 1 << b
+			out = append(out, order[i*64+b])
+		}
+	}
+	slices.Sort(out)
+	return out
+}
