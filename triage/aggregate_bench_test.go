@@ -20,11 +20,13 @@ func decodedRealistic(b *testing.B, n int) []Minion {
 
 // BenchmarkAggregatorAdd counts 100 000 decoded realistic minions: Add
 // alone, without decoding, on one goroutine (the work) and on as many as
-// there are cores (what the lock lets through).
+// there are cores (what the lock lets through). cpu-ns/minion is the
+// process's CPU time, the collector's included.
 func BenchmarkAggregatorAdd(b *testing.B) {
 	minions := decodedRealistic(b, 100_000)
 	run := func(b *testing.B, workers int) {
 		b.ReportAllocs()
+		cpu := processCPU()
 		for b.Loop() {
 			agg := NewAggregator("")
 			var wg sync.WaitGroup
@@ -37,7 +39,11 @@ func BenchmarkAggregatorAdd(b *testing.B) {
 			}
 			wg.Wait()
 		}
-		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(minions)), "ns/minion")
+		per := float64(b.N * len(minions))
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/per, "ns/minion")
+		if cpu := processCPU() - cpu; cpu > 0 {
+			b.ReportMetric(float64(cpu.Nanoseconds())/per, "cpu-ns/minion")
+		}
 	}
 	b.Run("serial", func(b *testing.B) { run(b, 1) })
 	b.Run("parallel", func(b *testing.B) { run(b, runtime.GOMAXPROCS(0)) })
