@@ -226,11 +226,13 @@ func decodeTyped(m Minion, raw []byte) (Minion, bool) {
 	return classify(m, a.Failure, *a.FailedStates, *a.CompileErrors), true
 }
 
-// classify turns a decoded blame answer into a classified minion.
+// classify turns a decoded blame answer into a classified minion. It
+// copies what it keeps of the strings it only looks at (status, message,
+// window, change), which the hand decoder lends it from the input.
 func classify(m Minion, f *wireFailure, states []wireFailedState, errs []wireCompileError) Minion {
 	if f.Status == "no_jobs" {
 		// Nothing cached is not a module failure, whatever result says.
-		m.Status, m.Detail = StatusNoJobs, truncate(f.Message, maxDetail)
+		m.Status, m.Detail = StatusNoJobs, strings.Clone(truncate(f.Message, maxDetail))
 		return m
 	}
 	if f.Result != nil && !*f.Result {
@@ -239,9 +241,6 @@ func classify(m Minion, f *wireFailure, states []wireFailedState, errs []wireCom
 	switch f.Status {
 	case "healthy":
 		m.Status = StatusHealthy
-		return m
-	case "no_jobs":
-		m.Status = StatusNoJobs
 		return m
 	case "failing":
 		m.Status = StatusFailing
@@ -261,15 +260,26 @@ func classify(m Minion, f *wireFailure, states []wireFailedState, errs []wireCom
 		m.CompileErrors[i] = CompileError{ErrorTypes: e.ErrorTypes, State: e.State, Message: e.Message, URLs: e.URLs,
 			Template: TemplateOf(e.Message, m.ID)}
 	}
+	var window string
 	switch f.Window {
-	case "", WindowForward, WindowRollback, WindowDiverged:
+	case "":
+	case WindowForward:
+		window = WindowForward
+	case WindowRollback:
+		window = WindowRollback
+	case WindowDiverged:
+		window = WindowDiverged
 	default:
 		return blameError(m, fmt.Sprintf("%s: unknown window %q (want forward, rollback or diverged)", FunHighstateFailure, truncate(f.Window, 40)))
 	}
 	m.Commits = make([]Commit, 0, len(f.Commits))
 	for _, c := range f.Commits {
 		switch c.Change {
-		case "", ChangeAdded, ChangeRemoved:
+		case "":
+		case ChangeAdded:
+			c.Change = ChangeAdded
+		case ChangeRemoved:
+			c.Change = ChangeRemoved
 		default:
 			return blameError(m, fmt.Sprintf("%s: commit %s: unknown change %q (want added or removed)", FunHighstateFailure, truncate(c.ID, 40), truncate(c.Change, 40)))
 		}
@@ -277,15 +287,20 @@ func classify(m Minion, f *wireFailure, states []wireFailedState, errs []wireCom
 			m.Commits = append(m.Commits, Commit(c))
 		}
 	}
+	// Both jobs in one allocation.
+	var jobs *[2]Job
+	if f.FailedJob != nil || f.LastSuccessJob != nil {
+		jobs = new([2]Job)
+	}
 	if f.FailedJob != nil {
-		j := Job(*f.FailedJob)
-		m.FailedJob = &j
+		jobs[0] = Job(*f.FailedJob)
+		m.FailedJob = &jobs[0]
 	}
 	if f.LastSuccessJob != nil {
-		j := Job(*f.LastSuccessJob)
-		m.LastSuccessJob = &j
+		jobs[1] = Job(*f.LastSuccessJob)
+		m.LastSuccessJob = &jobs[1]
 	}
-	m.Window = f.Window
+	m.Window = window
 	return m
 }
 

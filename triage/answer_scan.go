@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"math/bits"
+	"strings"
 	"sync"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -11,11 +12,11 @@ import (
 )
 
 // decodeFast decodes a well-formed blame answer by hand: one pass, fields
-// it does not need (tracebacks, timings, changes) skipped with a vectorised
-// search for the end of their strings, no reflection. It gives up on
-// anything unusual (a missing function, a value of another type, null, a
-// duplicate field, bad UTF-8), and the general decoders, which say what is
-// wrong, take over; what it accepts decodes as they would decode it.
+// it does not need (tracebacks, timings, changes) skipped, no reflection.
+// It gives up on anything unusual (a missing function, a value of another
+// type, null, a duplicate field, bad UTF-8, deep nesting), and the general
+// decoders, which say what is wrong, take over; what it accepts decodes as
+// they would decode it.
 func decodeFast(m Minion, raw []byte) (Minion, bool) {
 	m, n, ok := decodePrefix(m, raw)
 	if !ok || len(bytes.TrimLeft(raw[n:], " \t\n\r")) != 0 {
@@ -28,112 +29,194 @@ func decodeFast(m Minion, raw []byte) (Minion, bool) {
 // with, and returns how many bytes of b it took; what follows is not read.
 // It lets a reader decode an answer where it lies in its input, without
 // first finding its end and copying it out. ok is false where decodeFast
-// would give up, and when b ends inside the object.
+// would give up, and when b ends inside the object. Nothing of b is kept:
+// the minion holds copies.
 func decodePrefix(m Minion, b []byte) (Minion, int, bool) {
 	it := interners.Get().(*interner)
 	defer interners.Put(it)
-	r := wireReader{b: b, intern: it}
-	var (
-		states []wireFailedState
-		f      wireFailure
-		errs   []wireCompileError
-		seen   uint8
-		// A function that answered a string (a traceback, Salt's words
-		// for a missing module) in place of its results, by its place in
-		// BlameFunctions.
-		said [3]*string
-	)
-	// message reads the string a function answered in place of results.
-	message := func(fun int) bool {
-		s := new(string)
-		said[fun] = s
-		return r.str(s)
+	n, ok := it.scan(b)
+	if ok {
+		m = it.classify(m)
 	}
-	ok := r.object(func(key []byte) bool {
-		switch string(key) {
-		case FunFailedStates:
-			if seen&1 != 0 {
-				return r.fail()
-			}
-			seen |= 1
-			if r.peek() == '"' {
-				return message(0)
-			}
-			states = it.states[:0]
-			return r.array(func() bool {
-				var s wireFailedState
-				ok := r.failedState(&s)
-				states = append(states, s)
-				return ok
-			})
-		case FunHighstateFailure:
-			if seen&2 != 0 {
-				return r.fail()
-			}
-			seen |= 2
-			if r.peek() == '"' {
-				return message(1)
-			}
-			return r.failure(&f)
-		case FunCompileErrors:
-			if seen&4 != 0 {
-				return r.fail()
-			}
-			seen |= 4
-			if r.peek() == '"' {
-				return message(2)
-			}
-			errs = it.errs[:0]
-			return r.array(func() bool {
-				var e wireCompileError
-				ok := r.compileError(&e)
-				errs = append(errs, e)
-				return ok
-			})
-		}
-		return r.skip()
-	})
-	if !ok || r.bad || seen != 7 {
-		return m, 0, false
-	}
-	n := r.i
-	// As checkFunctions: the first function, in BlameFunctions' order,
-	// that answered a string says what the minion is.
-	for _, s := range said {
-		if s != nil {
-			return classifyString(m, *s), n, true
-		}
-	}
-	m = classify(m, &f, states, errs)
-	it.reuse(states, errs, f.Commits)
-	return m, n, true
+	it.done()
+	return m, n, ok
 }
 
-// wireReader reads JSON from b at i. Any surprise sets bad, and every
-// method then returns false.
-type wireReader struct {
-	b      []byte
-	i      int
-	bad    bool
-	intern *interner
-}
-
-// interner hands out one string for short values that repeat from minion
-// to minion (commit ids and authors, state ids, functions, sls, versions):
-// one allocation per value, not per minion. It is a direct-mapped cache,
-// not a map: a slot found by a cheap hash of the value's ends, one compare,
-// and values that do not repeat (job ids, times) just take a slot over.
-// Each decoding worker takes one from the pool at a time.
+// interner holds what one decoding needs and reuses: the wire values
+// being read, and a cache of the short strings that repeat from minion to
+// minion. Each decoding worker takes one from the pool at a time.
 type interner struct {
-	// Scratch lists of the wire values being decoded: classify copies
-	// what it keeps out of them.
+	a     scanned
+	guess keyGuesses
+	slots [internSlots]string
+}
+
+// scanned is one answer as the hand decoder reads it. Its lists are
+// reused from answer to answer. Strings that classify only looks at or
+// copies (status, messages, windows, changes, comments) are borrowed: they
+// point into the input or into scratch until own or classify copies them.
+type scanned struct {
 	states  []wireFailedState
 	errs    []wireCompileError
 	commits []wireCommit
+	strs    []string // the compile errors' types and URLs
 	jobs    [2]wireJob
-
-	slots [internSlots]string
+	result  bool
+	f       wireFailure
+	// A function that answered a string (a traceback, Salt's words for a
+	// missing module) in place of its results, by its place in
+	// BlameFunctions.
+	said    [3]string
+	saidSet uint8
+	// scratch holds the strings that had escapes, unescaped.
+	scratch []byte
 }
+
+// maxScratch bounds the scratch a pooled interner keeps between answers.
+const maxScratch = 64 << 10
+
+// done forgets the answer, so that the pool holds nothing of its input.
+func (it *interner) done() {
+	a := &it.a
+	clear(a.states)
+	clear(a.errs)
+	clear(a.commits)
+	clear(a.strs)
+	scratch := a.scratch[:0]
+	if cap(scratch) > maxScratch {
+		scratch = nil
+	}
+	*a = scanned{states: a.states[:0], errs: a.errs[:0], commits: a.commits[:0], strs: a.strs[:0], scratch: scratch}
+}
+
+var interners = sync.Pool{New: func() any { return new(interner) }}
+
+// scan reads the answer that b starts with into it.a, and returns the
+// bytes it took.
+func (it *interner) scan(b []byte) (int, bool) {
+	r := wireReader{b: b, it: it}
+	a := &it.a
+	var seen uint8
+	if !r.enter('{') {
+		return 0, false
+	}
+	prev := -1
+	for fun := r.field(answerKeys, &prev, true); fun != endFields; fun = r.field(answerKeys, &prev, false) {
+		if fun == skipField {
+			r.skip(0)
+			continue
+		}
+		bit := uint8(1) << fun
+		if seen&bit != 0 {
+			return 0, false
+		}
+		seen |= bit
+		if r.peek() == '"' {
+			r.view(&a.said[fun])
+			a.saidSet |= bit
+			continue
+		}
+		switch fun {
+		case 0:
+			r.failedStates()
+		case 1:
+			r.failure(&a.f)
+		case 2:
+			r.compileErrors()
+		}
+	}
+	if r.bad || seen != 7 {
+		return 0, false
+	}
+	return r.i, true
+}
+
+// classify classifies the answer scan read, copying what the minion keeps.
+func (it *interner) classify(m Minion) Minion {
+	a := &it.a
+	// As checkFunctions: the first function, in BlameFunctions' order,
+	// that answered a string says what the minion is.
+	for k := range a.said {
+		if a.saidSet&(1<<k) != 0 {
+			return classifyString(m, a.said[k])
+		}
+	}
+	if a.f.Status != "failing" {
+		// classify keeps no comment nor compile error of a minion that
+		// is not failing: none to copy.
+		return classify(m, &a.f, nil, nil)
+	}
+	it.own()
+	return classify(m, &a.f, a.states, a.errs)
+}
+
+// own copies the borrowed comments and messages of a failing minion into
+// one new array, and its compile errors' lists into another: two
+// allocations for the minion, not one per string and list. (The
+// aggregator copies what it keeps of a message: the array does not outlive
+// the minion.)
+func (it *interner) own() {
+	a := &it.a
+	n, lists := 0, 0
+	for i := range a.states {
+		n += len(a.states[i].Comment)
+	}
+	for i := range a.errs {
+		n += len(a.errs[i].Message)
+		lists += len(a.errs[i].ErrorTypes) + len(a.errs[i].URLs)
+	}
+	// One string for them all, made without zeroing it first.
+	var sb strings.Builder
+	sb.Grow(n)
+	for i := range a.states {
+		sb.WriteString(a.states[i].Comment)
+	}
+	for i := range a.errs {
+		sb.WriteString(a.errs[i].Message)
+	}
+	text := sb.String()
+	keep := func(s *string) {
+		n := len(*s)
+		*s, text = text[:n], text[n:]
+	}
+	for i := range a.states {
+		keep(&a.states[i].Comment)
+	}
+	var strs []string
+	if lists > 0 {
+		strs = make([]string, 0, lists)
+	}
+	keepList := func(l *[]string) {
+		switch {
+		case *l == nil:
+		case len(*l) == 0:
+			*l = []string{}
+		default:
+			off := len(strs)
+			strs = append(strs, *l...)
+			*l = strs[off:len(strs):len(strs)]
+		}
+	}
+	for i := range a.errs {
+		e := &a.errs[i]
+		keep(&e.Message)
+		keepList(&e.ErrorTypes)
+		keepList(&e.URLs)
+	}
+}
+
+// wireReader reads JSON from b at i. Any surprise sets bad, and every
+// method then reads nothing more.
+type wireReader struct {
+	b   []byte
+	i   int
+	bad bool
+	it  *interner
+}
+
+// maxSkipDepth bounds the nesting of a value skipped: deeper, the general
+// decoder decides, and the hand decoder's stack stays small.
+const maxSkipDepth = 64
 
 const (
 	maxInterned = 64 // bytes: longer values rarely repeat
@@ -141,20 +224,14 @@ const (
 	internSlots = 1 << internBits
 )
 
-// reuse keeps the lists a decoding grew for the next one, emptied so
-// that they hold no message alive.
-func (it *interner) reuse(states []wireFailedState, errs []wireCompileError, commits []wireCommit) {
-	clear(states)
-	clear(errs)
-	clear(commits)
-	it.states, it.errs, it.commits = states[:0], errs[:0], commits[:0]
-	it.jobs = [2]wireJob{}
-}
-
-var interners = sync.Pool{New: func() any { return new(interner) }}
-
+// string returns b as a string: for short values, one that repeats from
+// minion to minion (commit ids and authors, state ids, functions, sls,
+// versions), with one allocation per value, not per minion. It is a
+// direct-mapped cache, not a map: a slot found by a cheap hash of the
+// value's ends, one compare, and values that do not repeat (job ids,
+// times) just take a slot over.
 func (it *interner) string(b []byte) string {
-	if it == nil || len(b) > maxInterned || len(b) == 0 {
+	if len(b) > maxInterned || len(b) == 0 {
 		return string(b)
 	}
 	slot := &it.slots[internSlot(b)]
@@ -183,72 +260,127 @@ func internSlot(b []byte) uint {
 	return uint(x >> (64 - internBits))
 }
 
-func (r *wireReader) fail() bool {
+func (r *wireReader) fail() {
 	r.bad = true
-	return false
 }
 
-func (r *wireReader) ws() {
-	for r.i < len(r.b) {
-		switch r.b[r.i] {
-		case ' ', '\t', '\n', '\r':
-			r.i++
-		default:
-			return
-		}
+// skipBlanks returns the index of the first byte at or after i that is
+// not a blank.
+func skipBlanks(b []byte, i int) int {
+	for i < len(b) && b[i] <= ' ' && blankSet>>b[i]&1 != 0 {
+		i++
 	}
+	return i
 }
+
+const blankSet = 1<<' ' | 1<<'\t' | 1<<'\n' | 1<<'\r'
 
 // peek returns the next non-blank byte, 0 at the end.
 func (r *wireReader) peek() byte {
-	r.ws()
 	if r.i < len(r.b) {
-		return r.b[r.i]
+		if c := r.b[r.i]; c > ' ' {
+			return c
+		}
+		return r.blanks()
 	}
 	return 0
 }
 
-func (r *wireReader) eat(c byte) bool {
-	if r.peek() == c {
-		r.i++
-		return true
+// blanks moves past blanks and returns the byte after them, 0 at the end.
+func (r *wireReader) blanks() byte {
+	for ; r.i < len(r.b); r.i++ {
+		switch c := r.b[r.i]; c {
+		case ' ', '\t', '\n', '\r':
+		default:
+			return c
+		}
 	}
-	return false
+	return 0
 }
 
-// object reads an object, calling member with each key (unescaped keys
-// only: a blame answer's keys have no escapes) and the reader at its value.
-func (r *wireReader) object(member func(key []byte) bool) bool {
-	if r.bad || !r.eat('{') {
-		return r.fail()
+// enter moves past c, which opens an object or a list.
+func (r *wireReader) enter(c byte) bool {
+	if r.bad || r.peek() != c {
+		r.bad = true
+		return false
 	}
-	if r.eat('}') {
+	r.i++
+	return true
+}
+
+// first returns the first key of the object just entered, with the reader
+// at its value; false at the object's end or on a surprise. Keys are read
+// unescaped: a blame answer's keys have none.
+func (r *wireReader) first() ([]byte, bool) {
+	if r.peek() == '}' {
+		r.i++
+		return nil, false
+	}
+	return r.key()
+}
+
+// next returns the next key of the object, as first.
+func (r *wireReader) next() ([]byte, bool) {
+	if r.bad {
+		return nil, false
+	}
+	switch r.peek() {
+	case ',':
+		r.i++
+		return r.key()
+	case '}':
+		r.i++
+		return nil, false
+	}
+	r.bad = true
+	return nil, false
+}
+
+func (r *wireReader) key() ([]byte, bool) {
+	if r.peek() != '"' {
+		r.bad = true
+		return nil, false
+	}
+	start := r.i + 1
+	k, _ := scanString(r.b, start)
+	if k >= len(r.b) || r.b[k] != '"' {
+		r.bad = true // an escape, a control character or the end
+		return nil, false
+	}
+	r.i = k + 1
+	if r.peek() != ':' {
+		r.bad = true
+		return nil, false
+	}
+	r.i++
+	return r.b[start:k], true
+}
+
+// firstElem reports whether the list just entered has an element, with
+// the reader at it.
+func (r *wireReader) firstElem() bool {
+	if r.peek() == ']' {
+		r.i++
+		return false
+	}
+	return true
+}
+
+// nextElem reports whether the list has another element.
+func (r *wireReader) nextElem() bool {
+	if r.bad {
+		return false
+	}
+	switch r.peek() {
+	case ',':
+		r.i++
 		return true
+	case ']':
+		r.i++
+		return false
 	}
-	for {
-		if r.peek() != '"' {
-			return r.fail()
-		}
-		start := r.i + 1
-		end := r.stringEnd()
-		if end < 0 {
-			return r.fail()
-		}
-		key := r.b[start:end]
-		if control, _ := scanPlain(key); control || bytes.IndexByte(key, '\\') >= 0 {
-			return r.fail()
-		}
-		if !r.eat(':') || !member(key) || r.bad {
-			return r.fail()
-		}
-		if r.eat(',') {
-			continue
-		}
-		if r.eat('}') {
-			return true
-		}
-		return r.fail()
-	}
+	r.bad = true
+	return false
 }
 
 // fields refuses a field read twice, as the general decoder does: each
@@ -263,168 +395,180 @@ func (f *fields) first(n uint) bool {
 	return true
 }
 
-// array reads a list, calling elem with the reader at each element.
-func (r *wireReader) array(elem func() bool) bool {
-	if r.bad || !r.eat('[') {
-		return r.fail()
-	}
-	if r.eat(']') {
-		return true
-	}
-	for {
-		if !elem() || r.bad {
-			return r.fail()
-		}
-		if r.eat(',') {
-			continue
-		}
-		if r.eat(']') {
-			return true
-		}
-		return r.fail()
-	}
-}
+// Bytes of eight repeated, for scanString.
+const (
+	ones   = 0x0101010101010101
+	highs  = 0x8080808080808080
+	quotes = '"' * ones
+	slashs = '\\' * ones
+	blanks = 0x20 * ones
+)
 
-// stringEnd moves past the string that starts at i (its opening quote) and
-// returns the index of its closing quote, or -1.
-func (r *wireReader) stringEnd() int {
-	i := r.i + 1
-	for {
-		q := bytes.IndexByte(r.b[i:], '"')
-		if q < 0 {
-			return -1
+// scanString returns the index of the first byte at or after i that ends
+// a run of a string's plain bytes: a quote, a backslash or a control
+// character (len(b) if none). It looks at sixteen bytes at a time, for
+// all three at once. high is set when a byte above 0x7f came before it
+// (UTF-8 to check), and may be when one came soon after.
+func scanString(b []byte, i int) (k int, high bool) {
+	var h uint64
+	for ; i+16 <= len(b); i += 16 {
+		x, y := binary.LittleEndian.Uint64(b[i:]), binary.LittleEndian.Uint64(b[i+8:])
+		h |= x | y
+		if mx, my := stops(x), stops(y); mx|my != 0 {
+			if mx == 0 {
+				return i + 8 + bits.TrailingZeros64(my)>>3, h&highs != 0
+			}
+			return i + bits.TrailingZeros64(mx)>>3, h&highs != 0
 		}
-		// The quote is escaped when an odd run of backslashes precedes it.
-		k := i + q
-		bs := 0
-		for j := k - 1; j >= i && r.b[j] == '\\'; j-- {
-			bs++
-		}
-		if bs%2 == 0 {
-			r.i = k + 1
-			return k
-		}
-		i = k + 1
 	}
-}
-
-// str reads a string value into a new Go string.
-func (r *wireReader) str(dst *string) bool {
-	if r.bad || r.peek() != '"' {
-		return r.fail()
-	}
-	start := r.i + 1
-	end := r.stringEnd()
-	if end < 0 {
-		return r.fail()
-	}
-	s := r.b[start:end]
-	if bytes.IndexByte(s, '\\') < 0 {
-		control, high := scanPlain(s)
-		if control || high && !utf8.Valid(s) {
-			return r.fail()
-		}
-		*dst = r.intern.string(s)
-		return true
-	}
-	out, ok := unescape(s)
-	if !ok {
-		return r.fail()
-	}
-	*dst = out
-	return true
-}
-
-// unescape decodes the body of a JSON string with escapes; false for bad
-// escapes, lone surrogates, control characters or bad UTF-8, which the
-// general decoder reports.
-func unescape(s []byte) (string, bool) {
-	// Escapes are ASCII above 0x1f: one scan of the whole says whether a
-	// raw control character or bad UTF-8 is there.
-	control, high := scanPlain(s)
-	if control || high && !utf8.Valid(s) {
-		return "", false
-	}
-	out := make([]byte, 0, len(s))
-	for i := 0; i < len(s); {
-		k := bytes.IndexByte(s[i:], '\\')
-		if k < 0 {
-			out = append(out, s[i:]...)
+	for ; i < len(b); i++ {
+		c := b[i]
+		if c == '"' || c == '\\' || c < 0x20 {
 			break
 		}
-		out = append(out, s[i:i+k]...)
-		i += k
-		if i+1 >= len(s) {
-			return "", false
+		h |= uint64(c)
+	}
+	return i, h&highs != 0
+}
+
+// stops returns the high bits of the bytes of x that are a quote, a
+// backslash or below 0x20: exact for the lowest such byte (borrows only
+// carry up), which is all scanString looks at.
+func stops(x uint64) uint64 {
+	// A byte of x^quotes or x^slashs has its high bit where x has it:
+	// one &^ x clears the bytes above 0x7f of all three.
+	return ((x ^ quotes - ones) | (x ^ slashs - ones) | (x - blanks)) &^ x & highs
+}
+
+// body reads the string at i (its opening quote) and returns its value: a
+// slice of b when it has no escapes, else of the scratch, where it is
+// unescaped. Bad escapes, lone surrogates, control characters and bad
+// UTF-8, which the general decoder reports, are surprises.
+func (r *wireReader) body() []byte {
+	if r.bad || r.peek() != '"' {
+		r.bad = true
+		return nil
+	}
+	start := r.i + 1
+	k, high := scanString(r.b, start)
+	if k < len(r.b) && r.b[k] == '"' {
+		if high && !utf8.Valid(r.b[start:k]) {
+			r.bad = true
+			return nil
 		}
-		switch e := s[i+1]; e {
+		r.i = k + 1
+		return r.b[start:k]
+	}
+	return r.unescape(start, k, high)
+}
+
+// unescape unescapes the string whose body starts at start into the
+// scratch, k being its first quote, backslash or control character.
+func (r *wireReader) unescape(start, k int, high bool) []byte {
+	b, out := r.b, r.it.a.scratch
+	off, i := len(out), start
+	for {
+		if k >= len(b) || b[k] < 0x20 {
+			r.bad = true // the end, or a control character
+			return nil
+		}
+		out = append(out, b[i:k]...)
+		if b[k] == '"' {
+			break
+		}
+		if k+1 >= len(b) {
+			r.bad = true
+			return nil
+		}
+		i = k + 2
+		switch e := b[k+1]; e {
+		case 'n':
+			out = append(out, '\n')
 		case '"', '\\', '/':
 			out = append(out, e)
+		case 't':
+			out = append(out, '\t')
+		case 'r':
+			out = append(out, '\r')
 		case 'b':
 			out = append(out, '\b')
 		case 'f':
 			out = append(out, '\f')
-		case 'n':
-			out = append(out, '\n')
-		case 'r':
-			out = append(out, '\r')
-		case 't':
-			out = append(out, '\t')
 		case 'u':
-			r1, ok := hex4(s, i+2)
-			if !ok {
-				return "", false
+			var ok bool
+			if out, i, ok = unescapeU(b, k, out); !ok {
+				r.bad = true
+				return nil
 			}
-			i += 6
-			if utf16.IsSurrogate(r1) {
-				if i+1 >= len(s) || s[i] != '\\' || s[i+1] != 'u' {
-					return "", false
-				}
-				r2, ok := hex4(s, i+2)
-				if !ok {
-					return "", false
-				}
-				r1 = utf16.DecodeRune(r1, r2)
-				if r1 == utf8.RuneError {
-					return "", false
-				}
-				i += 6
-			}
-			out = utf8.AppendRune(out, r1)
-			continue
 		default:
-			return "", false
+			r.bad = true
+			return nil
 		}
-		i += 2
+		// The next stop, eight bytes at a time: escapes are close
+		// together in tracebacks.
+		for k = i; ; k += 8 {
+			if k+8 > len(b) {
+				var h bool
+				k, h = scanString(b, k)
+				high = high || h
+				break
+			}
+			x := binary.LittleEndian.Uint64(b[k:])
+			high = high || x&highs != 0
+			if m := stops(x); m != 0 {
+				k += bits.TrailingZeros64(m) >> 3
+				break
+			}
+		}
 	}
-	// out is new and written no more: the string can take it as it is.
-	return unsafe.String(unsafe.SliceData(out), len(out)), true
+	// Escapes are ASCII: the raw body is valid UTF-8 when the value is.
+	if high && !utf8.Valid(b[start:k]) {
+		r.bad = true
+		return nil
+	}
+	r.i = k + 1
+	r.it.a.scratch = out
+	return out[off:]
 }
 
-// scanPlain reports, eight bytes at a time, whether s holds a byte below
-// 0x20 (a raw control character, which JSON strings may not hold) and
-// whether it holds one above 0x7f (UTF-8 to check).
-func scanPlain(s []byte) (control, high bool) {
-	const highs, blanks = 0x8080808080808080, 0x2020202020202020
-	i := 0
-	for ; i+8 <= len(s); i += 8 {
-		x := binary.LittleEndian.Uint64(s[i:])
-		high = high || x&highs != 0
-		if (x-blanks)&^x&highs != 0 { // some byte may be below 0x20: look
-			for _, c := range s[i : i+8] {
-				if c < 0x20 {
-					return true, high
-				}
-			}
-		}
+// unescapeU appends the character of the \u escape at k (and of the low
+// surrogate's escape after it), and returns where the string goes on.
+func unescapeU(b []byte, k int, out []byte) ([]byte, int, bool) {
+	r1, ok := hex4(b, k+2)
+	if !ok {
+		return out, 0, false
 	}
-	for _, c := range s[i:] {
-		if c < 0x20 {
-			return true, high
+	i := k + 6
+	if utf16.IsSurrogate(r1) {
+		if i+1 >= len(b) || b[i] != '\\' || b[i+1] != 'u' {
+			return out, 0, false
 		}
-		high = high || c >= utf8.RuneSelf
+		r2, ok := hex4(b, i+2)
+		if !ok {
+			return out, 0, false
+		}
+		r1 = utf16.DecodeRune(r1, r2)
+		if r1 == utf8.RuneError {
+			return out, 0, false
+		}
+		i += 6
 	}
-	return false, high
+	return utf8.AppendRune(out, r1), i, true
+}
+
+// str reads a string value into a string of its own.
+func (r *wireReader) str(dst *string) {
+	if s := r.body(); !r.bad {
+		*dst = r.it.string(s)
+	}
+}
+
+// view reads a string value into a borrowed string: valid until the
+// input or the scratch is reused.
+func (r *wireReader) view(dst *string) {
+	if s := r.body(); !r.bad && len(s) > 0 {
+		*dst = unsafe.String(&s[0], len(s))
+	}
 }
 
 func hex4(s []byte, i int) (rune, bool) {
@@ -447,35 +591,85 @@ func hex4(s []byte, i int) (rune, bool) {
 	return v, true
 }
 
-// skip reads any value through.
-func (r *wireReader) skip() bool {
+// skip reads any value through, at the given depth of nesting.
+func (r *wireReader) skip(depth int) {
 	switch c := r.peek(); {
 	case c == '"':
-		start := r.i + 1
-		end := r.stringEnd()
-		if end < 0 || !validSkipped(r.b[start:end]) {
-			return r.fail()
-		}
-		return true
+		r.skipString()
+	case (c == '{' || c == '[') && depth >= maxSkipDepth:
+		r.bad = true
 	case c == '{':
-		return r.object(func([]byte) bool { return r.skip() })
+		r.i++
+		for _, more := r.first(); more; _, more = r.next() {
+			r.skip(depth + 1)
+		}
 	case c == '[':
-		return r.array(r.skip)
+		r.i++
+		for more := r.firstElem(); more; more = r.nextElem() {
+			r.skip(depth + 1)
+		}
 	case c == 't':
-		return r.literal("true")
+		r.literal("true")
 	case c == 'f':
-		return r.literal("false")
+		r.literal("false")
 	case c == 'n':
-		return r.literal("null")
+		r.literal("null")
 	case c == '-' || c >= '0' && c <= '9':
-		return r.number()
+		r.number()
+	default:
+		r.bad = true
 	}
-	return r.fail()
+}
+
+// skipString reads through a string that is not kept, refusing what the
+// general decoder refuses: a raw control character, a bad escape. (Bad
+// UTF-8 and lone surrogates it reads, replaced.) It looks at eight bytes
+// at a time, and goes on after an escape without a call.
+func (r *wireReader) skipString() {
+	b, i := r.b, r.i+1
+	for {
+		if i+8 > len(b) {
+			i, _ = scanString(b, i)
+		} else {
+			x := binary.LittleEndian.Uint64(b[i:])
+			m := stops(x)
+			if m == 0 {
+				i += 8
+				continue
+			}
+			i += bits.TrailingZeros64(m) >> 3
+		}
+		if i >= len(b) || b[i] < 0x20 {
+			r.bad = true // the end, or a control character
+			return
+		}
+		if b[i] == '"' {
+			r.i = i + 1
+			return
+		}
+		if i+1 >= len(b) {
+			r.bad = true
+			return
+		}
+		switch b[i+1] {
+		case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+			i += 2
+		case 'u':
+			if _, ok := hex4(b, i+2); !ok {
+				r.bad = true
+				return
+			}
+			i += 6
+		default:
+			r.bad = true
+			return
+		}
+	}
 }
 
 // number reads a number through, as JSON writes numbers:
 // -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?.
-func (r *wireReader) number() bool {
+func (r *wireReader) number() {
 	digits := func() int {
 		n := 0
 		for r.i < len(r.b) && r.b[r.i] >= '0' && r.b[r.i] <= '9' {
@@ -489,12 +683,14 @@ func (r *wireReader) number() bool {
 	}
 	start := r.i
 	if n := digits(); n == 0 || n > 1 && r.b[start] == '0' {
-		return r.fail()
+		r.bad = true
+		return
 	}
 	if r.i < len(r.b) && r.b[r.i] == '.' {
 		r.i++
 		if digits() == 0 {
-			return r.fail()
+			r.bad = true
+			return
 		}
 	}
 	if r.i < len(r.b) && (r.b[r.i] == 'e' || r.b[r.i] == 'E') {
@@ -503,53 +699,25 @@ func (r *wireReader) number() bool {
 			r.i++
 		}
 		if digits() == 0 {
-			return r.fail()
-		}
-	}
-	return true
-}
-
-// validSkipped reports whether the body of a string that is not kept is
-// one the general decoder reads: no raw control character, no bad escape.
-// (Bad UTF-8 and lone surrogates it reads, replaced.)
-func validSkipped(s []byte) bool {
-	if control, _ := scanPlain(s); control {
-		return false
-	}
-	for i := 0; ; {
-		k := bytes.IndexByte(s[i:], '\\')
-		if k < 0 {
-			return true
-		}
-		i += k + 1
-		if i >= len(s) {
-			return false
-		}
-		switch s[i] {
-		case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-			i++
-		case 'u':
-			if _, ok := hex4(s, i+1); !ok {
-				return false
-			}
-			i += 5
-		default:
-			return false
+			r.bad = true
 		}
 	}
 }
 
-func (r *wireReader) literal(lit string) bool {
+func (r *wireReader) literal(lit string) {
 	if !bytes.HasPrefix(r.b[r.i:], []byte(lit)) {
-		return r.fail()
+		r.bad = true
+		return
 	}
 	r.i += len(lit)
-	return true
 }
 
 // integer reads a JSON integer that fits an int.
-func (r *wireReader) integer(dst *int) bool {
-	r.ws()
+func (r *wireReader) integer(dst *int) {
+	if r.bad {
+		return
+	}
+	r.peek()
 	neg := false
 	if r.i < len(r.b) && r.b[r.i] == '-' {
 		neg = true
@@ -558,249 +726,257 @@ func (r *wireReader) integer(dst *int) bool {
 	start, v := r.i, 0
 	for r.i < len(r.b) && r.b[r.i] >= '0' && r.b[r.i] <= '9' {
 		if r.i-start >= 18 {
-			return r.fail()
+			r.bad = true
+			return
 		}
 		v = v*10 + int(r.b[r.i]-'0')
 		r.i++
 	}
 	if r.i == start || (r.b[start] == '0' && r.i-start > 1) {
-		return r.fail()
+		r.bad = true
+		return
 	}
 	if r.i < len(r.b) {
 		switch r.b[r.i] {
 		case '.', 'e', 'E':
-			return r.fail()
+			r.bad = true
+			return
 		}
 	}
 	if neg {
 		v = -v
 	}
 	*dst = v
-	return true
 }
 
-func (r *wireReader) strings(dst *[]string) bool {
-	out := make([]string, 0, 2)
-	ok := r.array(func() bool {
-		var s string
-		ok := r.str(&s)
-		out = append(out, s)
-		return ok
-	})
-	*dst = out
-	return ok
+// strings reads a list of strings into the scratch list.
+func (r *wireReader) strings(dst *[]string) {
+	if !r.enter('[') {
+		return
+	}
+	a := &r.it.a
+	start := len(a.strs)
+	for more := r.firstElem(); more; more = r.nextElem() {
+		a.strs = append(a.strs, "")
+		r.str(&a.strs[len(a.strs)-1])
+	}
+	if *dst = a.strs[start:len(a.strs):len(a.strs)]; *dst == nil {
+		*dst = []string{} // given, if empty: not as absent
+	}
 }
 
-func (r *wireReader) failedState(s *wireFailedState) bool {
+func (r *wireReader) failedStates() {
+	if !r.enter('[') {
+		return
+	}
+	a := &r.it.a
+	for more := r.firstElem(); more; more = r.nextElem() {
+		a.states = append(a.states, wireFailedState{})
+		r.failedState(&a.states[len(a.states)-1])
+	}
+}
+
+func (r *wireReader) failedState(s *wireFailedState) {
+	if !r.enter('{') {
+		return
+	}
 	var seen fields
-	return r.object(func(key []byte) bool {
-		switch string(key) {
-		case "__id__":
-			if !seen.first(0) {
-				return r.fail()
-			}
-			return r.str(&s.ID)
-		case "__sls__":
-			if !seen.first(1) {
-				return r.fail()
-			}
-			return r.str(&s.SLS)
-		case "fun":
-			if !seen.first(2) {
-				return r.fail()
-			}
-			return r.str(&s.Fun)
-		case "name":
-			if !seen.first(3) {
-				return r.fail()
-			}
-			return r.str(&s.Name)
-		case "comment":
-			if !seen.first(4) {
-				return r.fail()
-			}
-			return r.str(&s.Comment)
+	prev := -1
+	for n := r.field(failedStateKeys, &prev, true); n != endFields; n = r.field(failedStateKeys, &prev, false) {
+		if n == skipField {
+			r.skip(0)
+			continue
 		}
-		return r.skip()
-	})
-}
-
-func (r *wireReader) compileError(e *wireCompileError) bool {
-	var seen fields
-	return r.object(func(key []byte) bool {
-		switch string(key) {
-		case "error_types":
-			if !seen.first(0) {
-				return r.fail()
-			}
-			return r.strings(&e.ErrorTypes)
-		case "state":
-			if !seen.first(1) {
-				return r.fail()
-			}
-			return r.str(&e.State)
-		case "message":
-			if !seen.first(2) {
-				return r.fail()
-			}
-			return r.str(&e.Message)
-		case "urls":
-			if !seen.first(3) {
-				return r.fail()
-			}
-			return r.strings(&e.URLs)
+		if !seen.first(uint(n)) {
+			r.bad = true
+			return
 		}
-		return r.skip()
-	})
+		switch n {
+		case 0:
+			r.str(&s.ID)
+		case 1:
+			r.str(&s.SLS)
+		case 2:
+			r.str(&s.Fun)
+		case 3:
+			r.str(&s.Name)
+		case 4:
+			r.view(&s.Comment)
+		}
+	}
 }
 
-func (r *wireReader) failure(f *wireFailure) bool {
+func (r *wireReader) compileErrors() {
+	if !r.enter('[') {
+		return
+	}
+	a := &r.it.a
+	for more := r.firstElem(); more; more = r.nextElem() {
+		a.errs = append(a.errs, wireCompileError{})
+		r.compileError(&a.errs[len(a.errs)-1])
+	}
+}
+
+func (r *wireReader) compileError(e *wireCompileError) {
+	if !r.enter('{') {
+		return
+	}
 	var seen fields
-	return r.object(func(key []byte) bool {
-		switch string(key) {
-		case "result":
-			if !seen.first(0) {
-				return r.fail()
-			}
+	prev := -1
+	for n := r.field(compileErrorKeys, &prev, true); n != endFields; n = r.field(compileErrorKeys, &prev, false) {
+		if n == skipField {
+			r.skip(0)
+			continue
+		}
+		if !seen.first(uint(n)) {
+			r.bad = true
+			return
+		}
+		switch n {
+		case 0:
+			r.strings(&e.ErrorTypes)
+		case 1:
+			r.str(&e.State)
+		case 2:
+			r.view(&e.Message)
+		case 3:
+			r.strings(&e.URLs)
+		}
+	}
+}
+
+func (r *wireReader) failure(f *wireFailure) {
+	if !r.enter('{') {
+		return
+	}
+	a := &r.it.a
+	var seen fields
+	prev := -1
+	for n := r.field(failureKeys, &prev, true); n != endFields; n = r.field(failureKeys, &prev, false) {
+		if n == skipField {
+			r.skip(0)
+			continue
+		}
+		if !seen.first(uint(n)) {
+			r.bad = true
+			return
+		}
+		switch n {
+		case 0:
 			switch r.peek() {
-			case 't', 'f':
-				v := r.b[r.i] == 't'
-				f.Result = &v
-				return r.skip()
+			case 't':
+				a.result = true
+				r.literal("true")
+			case 'f':
+				a.result = false
+				r.literal("false")
+			default:
+				r.bad = true // null, or not a boolean: the general decoder decides
 			}
-			return r.fail() // null, or not a boolean: the general decoder decides
-		case "status":
-			if !seen.first(1) {
-				return r.fail()
+			f.Result = &a.result
+		case 1:
+			r.view(&f.Status)
+		case 2:
+			r.view(&f.Message)
+		case 3:
+			r.view(&f.Window)
+		case 4:
+			if !r.enter('[') {
+				return
 			}
-			return r.str(&f.Status)
-		case "message":
-			if !seen.first(2) {
-				return r.fail()
+			for more := r.firstElem(); more; more = r.nextElem() {
+				a.commits = append(a.commits, wireCommit{})
+				r.commit(&a.commits[len(a.commits)-1])
 			}
-			return r.str(&f.Message)
-		case "window":
-			if !seen.first(3) {
-				return r.fail()
-			}
-			return r.str(&f.Window)
-		case "commits":
-			if !seen.first(4) {
-				return r.fail()
-			}
-			f.Commits = r.intern.commits[:0]
-			return r.array(func() bool {
-				var c wireCommit
-				ok := r.commit(&c)
-				f.Commits = append(f.Commits, c)
-				return ok
-			})
-		case "failed_job":
-			if !seen.first(5) {
-				return r.fail()
-			}
-			return r.jobOrNull(&f.FailedJob, &r.intern.jobs[0])
-		case "last_success_job":
-			if !seen.first(6) {
-				return r.fail()
-			}
-			return r.jobOrNull(&f.LastSuccessJob, &r.intern.jobs[1])
+			f.Commits = a.commits
+		case 5:
+			r.jobOrNull(&f.FailedJob, &a.jobs[0])
+		case 6:
+			r.jobOrNull(&f.LastSuccessJob, &a.jobs[1])
 		}
-		return r.skip()
-	})
+	}
 }
 
-func (r *wireReader) commit(c *wireCommit) bool {
+func (r *wireReader) commit(c *wireCommit) {
+	if !r.enter('{') {
+		return
+	}
 	var seen fields
-	return r.object(func(key []byte) bool {
-		switch string(key) {
-		case "commit_id":
-			if !seen.first(0) {
-				return r.fail()
-			}
-			return r.str(&c.ID)
-		case "author_name":
-			if !seen.first(1) {
-				return r.fail()
-			}
-			return r.str(&c.AuthorName)
-		case "author_email":
-			if !seen.first(2) {
-				return r.fail()
-			}
-			return r.str(&c.AuthorEmail)
-		case "commit_datetime":
-			if !seen.first(3) {
-				return r.fail()
-			}
-			return r.str(&c.Datetime)
-		case "path":
-			if !seen.first(4) {
-				return r.fail()
-			}
-			return r.str(&c.Path)
-		case "change":
-			if !seen.first(5) {
-				return r.fail()
-			}
-			return r.str(&c.Change)
+	prev := -1
+	for n := r.field(commitKeys, &prev, true); n != endFields; n = r.field(commitKeys, &prev, false) {
+		if n == skipField {
+			r.skip(0)
+			continue
 		}
-		return r.skip()
-	})
+		if !seen.first(uint(n)) {
+			r.bad = true
+			return
+		}
+		switch n {
+		case 0:
+			r.str(&c.ID)
+		case 1:
+			r.str(&c.AuthorName)
+		case 2:
+			r.str(&c.AuthorEmail)
+		case 3:
+			r.str(&c.Datetime)
+		case 4:
+			r.str(&c.Path)
+		case 5:
+			r.view(&c.Change)
+		}
+	}
 }
 
 // jobOrNull reads a job, or null (no such job).
-func (r *wireReader) jobOrNull(dst **wireJob, scratch *wireJob) bool {
+func (r *wireReader) jobOrNull(dst **wireJob, scratch *wireJob) {
 	if r.peek() == 'n' {
 		*dst = nil
-		return r.literal("null")
+		r.literal("null")
+		return
 	}
-	*scratch = wireJob{} // a decoding that gave up may have left one
 	*dst = scratch
-	return r.job(*dst)
+	r.job(scratch)
 }
 
-func (r *wireReader) job(j *wireJob) bool {
+func (r *wireReader) job(j *wireJob) {
+	if !r.enter('{') {
+		return
+	}
 	var seen fields
-	return r.object(func(key []byte) bool {
-		switch string(key) {
-		case "jid":
-			if !seen.first(0) {
-				return r.fail()
-			}
-			return r.str(&j.JID)
-		case "time":
-			if !seen.first(1) {
-				return r.fail()
-			}
-			return r.str(&j.Time)
-		case "retcode":
-			if !seen.first(2) {
-				return r.fail()
-			}
-			return r.integer(&j.Retcode)
-		case "commit":
-			if !seen.first(3) {
-				return r.fail()
-			}
-			return r.str(&j.Commit)
-		case "codebase_version":
-			if !seen.first(4) {
-				return r.fail()
-			}
-			return r.str(&j.CodebaseVersion)
+	prev := -1
+	for n := r.field(jobKeys, &prev, true); n != endFields; n = r.field(jobKeys, &prev, false) {
+		if n == skipField {
+			r.skip(0)
+			continue
 		}
-		return r.skip()
-	})
+		if !seen.first(uint(n)) {
+			r.bad = true
+			return
+		}
+		switch n {
+		case 0:
+			r.str(&j.JID)
+		case 1:
+			r.str(&j.Time)
+		case 2:
+			r.integer(&j.Retcode)
+		case 3:
+			r.str(&j.Commit)
+		case 4:
+			r.str(&j.CodebaseVersion)
+		}
+	}
 }
 
 // fastFields are the wire fields decodeFast reads, by wire type: a test
 // checks them against the wire types' tags, so that a field added there
 // is not dropped here.
 var fastFields = map[string][]string{
-	"wireFailedState":  {"__id__", "__sls__", "fun", "name", "comment"},
-	"wireCompileError": {"error_types", "state", "message", "urls"},
-	"wireFailure":      {"result", "status", "message", "window", "commits", "failed_job", "last_success_job"},
-	"wireCommit":       {"commit_id", "author_name", "author_email", "commit_datetime", "path", "change"},
-	"wireJob":          {"jid", "time", "retcode", "commit", "codebase_version"},
+	"wireFailedState":  failedStateKeys.kept(),
+	"wireCompileError": compileErrorKeys.kept(),
+	"wireFailure":      failureKeys.kept(),
+	"wireCommit":       commitKeys.kept(),
+	"wireJob":          jobKeys.kept(),
 }

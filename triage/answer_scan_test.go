@@ -129,27 +129,36 @@ func FuzzDecodeFast(f *testing.F) {
 	})
 }
 
-func TestScanPlain(t *testing.T) {
+func TestScanString(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 5))
-	for range 20000 {
+	for range 50000 {
 		b := make([]byte, rng.IntN(40))
 		for i := range b {
 			b[i] = byte(0x20 + rng.IntN(0x5f))
-			switch rng.IntN(30) {
+			switch rng.IntN(40) {
 			case 0:
 				b[i] = byte(rng.IntN(0x20))
 			case 1:
 				b[i] = byte(0x80 + rng.IntN(0x80))
+			case 2:
+				b[i] = '"'
+			case 3:
+				b[i] = '\\'
 			}
 		}
-		control, high := false, false
-		for _, c := range b {
-			control = control || c < 0x20
-			high = high || c >= 0x80
+		from := rng.IntN(len(b) + 1)
+		want, high := len(b), false
+		for i := from; i < len(b); i++ {
+			if c := b[i]; c == '"' || c == '\\' || c < 0x20 {
+				want = i
+				break
+			}
+			high = high || b[i] >= 0x80
 		}
-		gc, gh := scanPlain(b)
-		if gc != control || (!control && gh != high) {
-			t.Fatalf("scanPlain(%q) = %v, %v; want %v, %v", b, gc, gh, control, high)
+		// high may also say so of a byte soon after: UTF-8 is then
+		// checked for nothing.
+		if got, gh := scanString(b, from); got != want || high && !gh {
+			t.Fatalf("scanString(%q, %d) = %d, %v; want %d, %v", b, from, got, gh, want, high)
 		}
 	}
 }

@@ -1,0 +1,166 @@
+package triage
+
+import "encoding/binary"
+
+// A keySet is the keys the hand decoder knows in objects of one wire
+// type: the fields it keeps, numbered in order, then keys it skips that
+// every answer has (timings, changes), so that their end need not be
+// looked for. A key is matched against the input as it is written,
+// closing quote included, by comparing words: input that matches holds
+// that key with no escape. Each reader guesses which key comes next from
+// the key that followed the one before last time (the blame module
+// writes its keys in one order, salt-api in another), and tries that one
+// first.
+type keySet struct {
+	id   int
+	keys []wireKey
+}
+
+// A wireKey is a key and its closing quote as little-endian words, zero
+// past the end, and the masks of its bytes in them.
+type wireKey struct {
+	name  string
+	field int
+	w, m  [maxKeyWords]uint64
+}
+
+const (
+	maxKeyWords = 4  // keys of up to 31 bytes
+	maxKeys     = 15 // per set, with room for the start of an object in follow
+	skipField   = -1 // a key whose value is not kept, or one not known
+	endFields   = -2 // the end of the object, or a surprise
+)
+
+// The key sets, numbered for follow.
+var (
+	answerKeys      = newKeySet(0, []string{FunFailedStates, FunHighstateFailure, FunCompileErrors}, nil)
+	failedStateKeys = newKeySet(1, []string{"__id__", "__sls__", "fun", "name", "comment"},
+		[]string{"__run_num__", "changes", "duration", "result", "start_time", "start_time_stamp", "finish_time_stamp"})
+	compileErrorKeys = newKeySet(2, []string{"error_types", "state", "message", "urls"}, []string{"job_timestamp", "traceback"})
+	failureKeys      = newKeySet(3, []string{"result", "status", "message", "window", "commits", "failed_job", "last_success_job"}, nil)
+	commitKeys       = newKeySet(4, []string{"commit_id", "author_name", "author_email", "commit_datetime", "path", "change"}, nil)
+	jobKeys          = newKeySet(5, []string{"jid", "time", "retcode", "commit", "codebase_version"}, nil)
+)
+
+const keySets = 6
+
+func newKeySet(id int, kept, skipped []string) *keySet {
+	ks := &keySet{id: id}
+	add := func(name string, field int) {
+		k := wireKey{name: name, field: field}
+		quoted := name + `"`
+		if len(quoted) > 8*maxKeyWords || len(ks.keys) == maxKeys {
+			panic("triage: key set too large: " + name)
+		}
+		for i := 0; i < len(quoted); i++ {
+			k.w[i/8] |= uint64(quoted[i]) << (8 * (i % 8))
+			k.m[i/8] |= 0xff << (8 * (i % 8))
+		}
+		ks.keys = append(ks.keys, k)
+	}
+	for i, name := range kept {
+		add(name, i)
+	}
+	for _, name := range skipped {
+		add(name, skipField)
+	}
+	return ks
+}
+
+// keyGuesses is what a reader learnt of the order of keys: by key set,
+// for the key before (0 at the start of an object), the key after.
+type keyGuesses [keySets][maxKeys + 1]uint8
+
+// field moves past the next key of an object, or its end, and returns
+// the key's field in ks (skipField for a key it does not keep), or
+// endFields. prev is the index in ks of the key before, -1 at the first;
+// field updates it. first is true right after the object's brace.
+func (r *wireReader) field(ks *keySet, prev *int, first bool) int {
+	if r.bad {
+		return endFields
+	}
+	b := r.b
+	i := skipBlanks(b, r.i)
+	if i >= len(b) {
+		r.bad = true
+		return endFields
+	}
+	switch c := b[i]; {
+	case c == '}':
+		r.i = i + 1
+		return endFields
+	case first:
+	case c == ',':
+		i = skipBlanks(b, i+1)
+	default:
+		r.bad = true
+		return endFields
+	}
+	if i >= len(b) || b[i] != '"' {
+		r.bad = true
+		return endFields
+	}
+	start := i + 1
+	k := -1
+	if start+8*maxKeyWords <= len(b) {
+		w := b[start : start+8*maxKeyWords]
+		x := [maxKeyWords]uint64{binary.LittleEndian.Uint64(w), binary.LittleEndian.Uint64(w[8:]),
+			binary.LittleEndian.Uint64(w[16:]), binary.LittleEndian.Uint64(w[24:])}
+		guess := &r.it.guess[ks.id][*prev+1]
+		if g := int(*guess); g < len(ks.keys) && ks.keys[g].match(&x) {
+			k = g
+		} else {
+			for j := range ks.keys {
+				if ks.keys[j].match(&x) {
+					k = j
+					*guess = uint8(j)
+					break
+				}
+			}
+		}
+	}
+	if k >= 0 {
+		i = start + len(ks.keys[k].name) + 1
+	} else {
+		// Near the end of the input, or a key not known: find its end.
+		end, _ := scanString(b, start)
+		if end >= len(b) || b[end] != '"' {
+			r.bad = true // an escape, a control character or the end
+			return endFields
+		}
+		i = end + 1
+		key := b[start:end]
+		for j := range ks.keys {
+			if string(key) == ks.keys[j].name {
+				k = j
+				break
+			}
+		}
+	}
+	if i = skipBlanks(b, i); i >= len(b) || b[i] != ':' {
+		r.bad = true
+		return endFields
+	}
+	// The reader is left at the value, past its blanks.
+	r.i = skipBlanks(b, i+1)
+	if k < 0 {
+		return skipField
+	}
+	*prev = k
+	return ks.keys[k].field
+}
+
+func (k *wireKey) match(x *[maxKeyWords]uint64) bool {
+	return (x[0]&k.m[0]^k.w[0])|(x[1]&k.m[1]^k.w[1])|(x[2]&k.m[2]^k.w[2])|(x[3]&k.m[3]^k.w[3]) == 0
+}
+
+// kept returns the keys of the fields kept, in their order.
+func (ks *keySet) kept() []string {
+	var names []string
+	for _, k := range ks.keys {
+		if k.field != skipField {
+			names = append(names, k.name)
+		}
+	}
+	return names
+}
