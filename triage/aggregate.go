@@ -24,14 +24,22 @@ const (
 
 // Aggregator folds classified minions into counts and ranked causes. It is
 // safe for concurrent use; decode minions outside it and Add them.
+//
+// Two locks: ids guards the datacenters and which minions each expects
+// and has heard from; mu guards the counts and causes. Add takes one after
+// the other, never both, so that one minion's answer is checked while
+// another's is counted; Finish takes both, mu first.
 type Aggregator struct {
-	mu        sync.Mutex
 	commitURL string
-	dcs       map[string]*dcTally
-	dcOrder   []string
-	// last is the tally of the datacenter last counted: minions come
+
+	ids     sync.Mutex
+	dcs     map[string]*dcTally
+	dcOrder []string
+	// last is the tally of the datacenter last seen: minions come
 	// datacenter by datacenter.
-	last   *dcTally
+	last *dcTally
+
+	mu     sync.Mutex
 	causes map[causeID]*causeAcc
 	// states are the failed-state causes, by signature: the key a person
 	// reads is derived from it only when the report is built.
@@ -47,10 +55,10 @@ type dcTally struct {
 	name string
 	// bit is the datacenter's place in the aggregator's order (dcSet), -1
 	// for the unnamed one, which no cause lists.
-	bit      int
-	counts   Counts
-	expected hashMap[string, struct{}]
-	answered hashMap[string, struct{}]
+	bit    int
+	counts Counts // under the aggregator's mu; the rest under ids
+	expected idSet
+	answered idSet
 	// unlisted counts the answered minions not in expected: a minion that
 	// answers is expected, without a second set of every id.
 	unlisted int
@@ -135,15 +143,12 @@ func (a *Aggregator) tally(dc string) *dcTally {
 // Expect records minions that datacenter dc should hear from. Those that
 // never answer are counted unreachable by Finish.
 func (a *Aggregator) Expect(dc string, ids []string) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
+	a.ids.Lock()
+	defer a.ids.Unlock()
 	t := a.tally(dc)
 	for _, id := range ids {
 		h := hashString(id)
-		if _, added := t.expected.insert(h, id, struct{}{}); !added {
-			continue
-		}
-		if _, ok := t.answered.get(h, id); ok {
+		if t.expected.add(h, id) && t.answered.has(h, id) {
 			t.unlisted--
 		}
 	}
@@ -156,20 +161,29 @@ func (a *Aggregator) Add(m Minion) bool {
 	// hashes the counting goes by are worked out before taking the lock:
 	// only the counting is under it.
 	id := hashString(m.ID)
+	var buf prepareBuf
 	var p preparedFailure
 	if m.Status == StatusFailing {
-		var buf [4]stateFailure // most minions fail a few states
-		p = prepareFailure(m, buf[:0])
+		var fold *foldScratch
+		if slices.ContainsFunc(m.FailedStates, isRequisiteFailure) {
+			fold = foldScratches.Get().(*foldScratch)
+			defer foldScratches.Put(fold) // after the lock: the failures hold its lists
+		}
+		p = prepareFailure(m, &buf, fold)
 	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
+	a.ids.Lock()
 	t := a.tally(m.Datacenter)
-	if _, added := t.answered.insert(id, m.ID, struct{}{}); !added {
-		return false
-	}
-	if _, ok := t.expected.get(id, m.ID); !ok {
+	added := t.answered.add(id, m.ID)
+	if added && !t.expected.has(id, m.ID) {
 		t.unlisted++
 	}
+	a.ids.Unlock()
+	if !added {
+		return false
+	}
+
+	a.mu.Lock()
+	defer a.mu.Unlock()
 	t.counts.add(m.Status)
 	switch m.Status {
 	case StatusFailing:
@@ -186,8 +200,8 @@ func (a *Aggregator) Add(m Minion) bool {
 
 // Answered returns how many minions of dc have been added so far.
 func (a *Aggregator) Answered(dc string) (answered, expected int) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
+	a.ids.Lock()
+	defer a.ids.Unlock()
 	t, ok := a.dcs[dc]
 	if !ok {
 		return 0, 0
@@ -371,13 +385,11 @@ func template(t, msg, minionID string) string {
 
 // failures appends to out the minion's failures by signature, each state
 // that failed only because a requisite failed folded into the state it
-// names.
-func failures(m Minion, out []stateFailure) []stateFailure {
+// names, in sc (nil when no state is a requisite failure).
+func failures(m Minion, out []stateFailure, sc *foldScratch) []stateFailure {
 	var dependents [][]int
 	var folds []*requisiteFold
-	if slices.ContainsFunc(m.FailedStates, isRequisiteFailure) {
-		sc := foldScratches.Get().(*foldScratch)
-		defer foldScratches.Put(sc)
+	if sc != nil {
 		dependents, folds = foldRequisites(m.FailedStates, sc)
 	}
 	for i, s := range m.FailedStates {
@@ -395,11 +407,13 @@ func failures(m Minion, out []stateFailure) []stateFailure {
 		if fold != nil {
 			f.requisites = fold.unknown
 		}
-		if dependents != nil {
+		if dependents != nil && len(dependents[i]) > 0 {
+			from := len(sc.refs)
 			for _, d := range dependents[i] {
 				d := m.FailedStates[d]
-				f.dependents = append(f.dependents, stateRef{d.Fun, d.ID, d.SLS})
+				sc.refs = append(sc.refs, stateRef{d.Fun, d.ID, d.SLS})
 			}
+			f.dependents = sc.refs[from:]
 		}
 		out = append(out, f)
 	}
@@ -437,6 +451,14 @@ type preparedFailure struct {
 	services []serviceHit
 }
 
+// prepareBuf is where prepareFailure works, on Add's stack: a minion fails
+// a few states, and most name no more than a few URLs.
+type prepareBuf struct {
+	fails    [4]stateFailure
+	services [2]serviceHit
+	urls     [4]string
+}
+
 // serviceHit is an external service a minion's failure names, once per
 // origin, with the message that named it.
 type serviceHit struct {
@@ -446,17 +468,20 @@ type serviceHit struct {
 	sigHash uint64
 }
 
-// prepareFailure works out a failing minion's failures, appended to buf,
-// and the services they name.
-func prepareFailure(m Minion, buf []stateFailure) preparedFailure {
-	p := preparedFailure{fails: failures(m, buf)}
+// prepareFailure works out a failing minion's failures and the services
+// they name, in buf, and its requisites in fold (nil when no state is a
+// requisite failure): the result holds them.
+func prepareFailure(m Minion, buf *prepareBuf, fold *foldScratch) preparedFailure {
+	var p preparedFailure
+	p.fails = failures(m, buf.fails[:0], fold)
+	p.services = buf.services[:0]
 	service := func(raw, example, tmpl string) {
 		origin, ok := serviceOrigin(raw)
 		if !ok || slices.ContainsFunc(p.services, func(h serviceHit) bool { return h.origin == origin }) {
 			return
 		}
 		sig := Signature{Template: template(tmpl, example, m.ID)}
-		p.services = append(p.services, serviceHit{origin, evidenceOf(example), sig, hashSignature(sig)})
+		p.services = append(p.services, serviceHit{origin, p.evidenceOf(example), sig, hashSignature(sig)})
 	}
 	for _, e := range m.CompileErrors {
 		for _, u := range e.URLs {
@@ -464,16 +489,28 @@ func prepareFailure(m Minion, buf []stateFailure) preparedFailure {
 		}
 	}
 	for _, s := range m.FailedStates {
-		for _, u := range URLsIn(s.Comment) {
+		for _, u := range appendURLs(buf.urls[:0], s.Comment) {
 			service(u, s.Comment, s.Template)
 		}
 	}
 	for _, e := range m.CompileErrors {
-		for _, u := range URLsIn(e.Message) {
+		for _, u := range appendURLs(buf.urls[:0], e.Message) {
 			service(u, e.Message, e.Template)
 		}
 	}
 	return p
+}
+
+// evidenceOf is evidenceOf(text), its hash taken from the failure of the
+// same text when there is one: a service's message is a failure's.
+func (p *preparedFailure) evidenceOf(text string) evidence {
+	key, cut := evidenceKey(text)
+	for i := range p.fails {
+		if f := &p.fails[i]; f.text.key == key && f.text.cut == cut {
+			return f.text
+		}
+	}
+	return evidenceOf(text)
 }
 
 func (a *Aggregator) addFailing(m Minion, bit int, p *preparedFailure) {
@@ -616,10 +653,12 @@ func (a *Aggregator) link(commit string) string {
 func (a *Aggregator) Finish() (Counts, []Cause, map[string]Counts) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	a.ids.Lock()
+	defer a.ids.Unlock()
 	for _, dc := range a.dcOrder {
 		t := a.dcs[dc]
-		t.expected.each(func(h uint64, id string, _ struct{}) {
-			if _, added := t.answered.insert(h, id, struct{}{}); added {
+		t.expected.all(func(id string) {
+			if t.answered.add(hashString(id), id) {
 				t.counts.add(StatusUnreachable)
 				a.addPlain(CauseUnreachable, Minion{ID: id, Datacenter: dc, Status: StatusUnreachable, Detail: "expected, never answered"}, t.bit)
 			}

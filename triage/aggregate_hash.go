@@ -130,3 +130,85 @@ func (s dcSet) names(order []string) []string {
 	slices.Sort(out)
 	return out
 }
+
+// idSet is a set of minion ids by hash (hashString), laid out for the
+// largest sets the aggregator keeps: a slot of 8 bytes an id, found by
+// open addressing with linear probing, so that an id new to the set (every
+// answer but a repeated one) costs about one cache line. A slot holds the
+// upper half of the id's hash, which also places it, and the id's number:
+// the id itself is read only when that half matches, to tell a repeat from
+// a collision.
+type idSet struct {
+	slots []uint64 // a power of two, at most half full; 0 is empty
+	// ids in the order they were added, in chunks that never move: a set
+	// that grows copies no strings.
+	ids [][]string
+	n   int
+}
+
+const idChunk = 1024
+
+func (s *idSet) len() int { return s.n }
+
+// id returns the id numbered i (from 1).
+func (s *idSet) id(i uint32) string { return s.ids[(i-1)/idChunk][(i-1)%idChunk] }
+
+// all calls f for every id, in the order they were added.
+func (s *idSet) all(f func(id string)) {
+	for _, chunk := range s.ids {
+		for _, id := range chunk {
+			f(id)
+		}
+	}
+}
+
+// find returns the slot of id, or the empty slot where it would go.
+func (s *idSet) find(hash uint64, id string) *uint64 {
+	top := hash >> 32
+	mask := uint64(len(s.slots) - 1)
+	for i := top & mask; ; i = (i + 1) & mask {
+		sl := &s.slots[i]
+		if *sl == 0 || *sl>>32 == top && s.id(uint32(*sl)) == id {
+			return sl
+		}
+	}
+}
+
+func (s *idSet) has(hash uint64, id string) bool {
+	return len(s.slots) > 0 && *s.find(hash, id) != 0
+}
+
+// add adds id and reports whether it is new to the set.
+func (s *idSet) add(hash uint64, id string) bool {
+	if 2*(s.n+1) > len(s.slots) {
+		s.grow()
+	}
+	sl := s.find(hash, id)
+	if *sl != 0 {
+		return false
+	}
+	if s.n%idChunk == 0 {
+		s.ids = append(s.ids, make([]string, 0, idChunk))
+	}
+	last := &s.ids[len(s.ids)-1]
+	*last = append(*last, id)
+	s.n++
+	*sl = hash>>32<<32 | uint64(s.n)
+	return true
+}
+
+func (s *idSet) grow() {
+	old := s.slots
+	s.slots = make([]uint64, max(64, 2*len(old)))
+	mask := uint64(len(s.slots) - 1)
+	for _, sl := range old {
+		if sl == 0 {
+			continue
+		}
+		i := sl >> 32 & mask
+		for s.slots[i] != 0 {
+			i = (i + 1) & mask
+		}
+		s.slots[i] = sl
+	}
+}

@@ -17,8 +17,10 @@ func ServiceOrigin(raw string) (string, bool) {
 
 // URLsIn returns the http(s) URLs named in a text. A URL ends at a blank, a
 // quote, a bracket, a comma or a semicolon.
-func URLsIn(s string) []string {
-	var out []string
+func URLsIn(s string) []string { return appendURLs(nil, s) }
+
+// appendURLs appends to out the URLs URLsIn returns.
+func appendURLs(out []string, s string) []string {
 	for i := 0; ; {
 		k := strings.Index(s[i:], "://")
 		if k < 0 {

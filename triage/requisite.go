@@ -38,6 +38,8 @@ type foldScratch struct {
 	named, reached, dependents [][]int
 	seen                       []bool
 	queue                      []int
+	// refs hold the dependents of the minion's failures (stateFailure).
+	refs []stateRef
 }
 
 var foldScratches = sync.Pool{New: func() any { return new(foldScratch) }}
@@ -55,10 +57,11 @@ func (sc *foldScratch) reset(n int) {
 	clear(sc.folds)
 	sc.all = slices.Grow(sc.all[:0], n)[:n]
 	for i := range sc.all {
-		sc.all[i] = requisiteFold{roots: sc.all[i].roots[:0]}
+		sc.all[i] = requisiteFold{roots: sc.all[i].roots[:0], unknown: sc.all[i].unknown[:0]}
 	}
 	sc.named, sc.reached, sc.dependents = grow(sc.named), grow(sc.reached), grow(sc.dependents)
 	sc.seen = slices.Grow(sc.seen[:0], n)[:n]
+	sc.refs = sc.refs[:0]
 }
 
 // isRequisiteFailure reports whether s failed because a state it
@@ -89,7 +92,7 @@ func foldRequisites(states []FailedState, sc *foldScratch) (dependents [][]int, 
 	named := sc.named
 	for i, f := range folds {
 		if f != nil {
-			named[i], f.unknown = requisiteNames(states[i].Comment, names, i, named[i])
+			named[i], f.unknown = requisiteNames(states[i].Comment, names, i, named[i], f.unknown)
 		}
 	}
 
@@ -202,16 +205,16 @@ func (n stateNames) index(name string) (int, bool) {
 }
 
 // requisiteNames appends to found the failed states a requisite comment
-// names (by index, never self) and returns the names it gives that are not
-// among them. A
+// names (by index, never self), and to unknown the names it gives that are
+// not among them. A
 // state id may itself hold ", ", so up to maxIDCommas+1 pieces are joined
 // back to find it: pieces i to j joined are the text from the start of i to
 // the end of j.
-func requisiteNames(comment string, names stateNames, self int, found []int) (_ []int, unknown []string) {
+func requisiteNames(comment string, names stateNames, self int, found []int, unknown []string) ([]int, []string) {
 	list := strings.TrimSpace(strings.TrimPrefix(comment, requisiteFailed))
 	list, ok := strings.CutPrefix(list, ":")
 	if !ok {
-		return found, nil
+		return found, unknown
 	}
 	list = strings.TrimSpace(list)
 	// The pieces split at ", ": piece k is list[start(k):ends[k]].

@@ -170,7 +170,7 @@ func TestRequisiteNames(t *testing.T) {
 	}
 	for _, tc := range tests {
 		for _, names := range []stateNames{newStateNames(states), newStateNames(many)} {
-			found, unknown := requisiteNames(tc.comment, names, tc.self, nil)
+			found, unknown := requisiteNames(tc.comment, names, tc.self, nil, nil)
 			if !slices.Equal(found, tc.found) || !slices.Equal(unknown, tc.unknown) {
 				t.Errorf("%q (%d states): found %v unknown %v, want %v %v", tc.comment, len(names.states), found, unknown, tc.found, tc.unknown)
 			}

@@ -1,0 +1,103 @@
+package triage
+
+import (
+	"fmt"
+	"slices"
+	"testing"
+)
+
+// The aggregator's sets and maps are keyed by hashes the caller works out:
+// here the hashes are chosen to collide, all or in their upper half (which
+// places an id), to show that keys of one hash stay apart.
+func TestIDSetCollisions(t *testing.T) {
+	hashes := map[string]func(i int) uint64{
+		"real":             func(i int) uint64 { return hashString(fmt.Sprint(i)) },
+		"one hash":         func(int) uint64 { return 42 },
+		"one upper half":   func(i int) uint64 { return 7<<32 | uint64(i) },
+		"one place":        func(i int) uint64 { return uint64(i)<<50 | 3<<32 },
+		"zero":             func(int) uint64 { return 0 },
+		"few upper halves": func(i int) uint64 { return uint64(i%3) << 32 },
+	}
+	for name, hash := range hashes {
+		t.Run(name, func(t *testing.T) {
+			var s idSet
+			const n = 2*idChunk + 300
+			for i := range n {
+				if !s.add(hash(i), fmt.Sprint("id", i)) {
+					t.Fatalf("id%d not new", i)
+				}
+			}
+			for i := range n {
+				if s.add(hash(i), fmt.Sprint("id", i)) {
+					t.Fatalf("id%d added twice", i)
+				}
+				if !s.has(hash(i), fmt.Sprint("id", i)) {
+					t.Fatalf("id%d not found", i)
+				}
+				if s.has(hash(i), fmt.Sprint("other", i)) {
+					t.Fatalf("other%d found", i)
+				}
+			}
+			var all []string
+			s.all(func(id string) { all = append(all, id) })
+			if s.len() != n || len(all) != n || !slices.Equal(all[:3], []string{"id0", "id1", "id2"}) {
+				t.Errorf("%d ids, %d listed, first %q", s.len(), len(all), all[:3])
+			}
+		})
+	}
+	var empty idSet
+	if empty.has(0, "") || empty.len() != 0 {
+		t.Error("the empty set has an id")
+	}
+}
+
+func TestHashMapCollisions(t *testing.T) {
+	var m hashMap[string, int]
+	const n = 50
+	for i := range n {
+		if _, added := m.insert(uint64(i%2), fmt.Sprint("k", i), i); !added {
+			t.Fatalf("k%d not new", i)
+		}
+	}
+	for i := range n {
+		if v, ok := m.get(uint64(i%2), fmt.Sprint("k", i)); !ok || v != i {
+			t.Fatalf("k%d = %d %v", i, v, ok)
+		}
+		if v, added := m.insert(uint64(i%2), fmt.Sprint("k", i), -1); added || v != i {
+			t.Fatalf("k%d inserted again: %d %v", i, v, added)
+		}
+		if _, ok := m.get(uint64(i%2), fmt.Sprint("x", i)); ok {
+			t.Fatalf("x%d found", i)
+		}
+	}
+	seen := map[string]int{}
+	c := m.clone()
+	c.each(func(h uint64, k string, v int) {
+		if h != uint64(v%2) || k != fmt.Sprint("k", v) {
+			t.Errorf("entry %d %q %d", h, k, v)
+		}
+		seen[k]++
+	})
+	if m.len() != n || c.len() != n || len(seen) != n {
+		t.Errorf("len %d, clone %d, seen %d; want %d", m.len(), c.len(), len(seen), n)
+	}
+}
+
+func TestDCSet(t *testing.T) {
+	order := make([]string, 130)
+	for i := range order {
+		order[i] = fmt.Sprintf("dc%03d", 129-i)
+	}
+	var a, b dcSet
+	if a.names(order) != nil {
+		t.Error("an empty set names datacenters")
+	}
+	a.add(0)
+	a.add(64)
+	b.add(129)
+	b.add(0)
+	a.merge(b)
+	if got, want := a.names(order), []string{"dc000", "dc065", "dc129"}; !slices.Equal(got, want) {
+		t.Errorf("names %q, want %q", got, want)
+	}
+}
