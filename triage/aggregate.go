@@ -55,8 +55,8 @@ type dcTally struct {
 	name string
 	// bit is the datacenter's place in the aggregator's order (dcSet), -1
 	// for the unnamed one, which no cause lists.
-	bit    int
-	counts Counts // under the aggregator's mu; the rest under ids
+	bit      int
+	counts   Counts // under the aggregator's mu; the rest under ids
 	expected idSet
 	answered idSet
 	// unlisted counts the answered minions not in expected: a minion that
