@@ -5,9 +5,6 @@ import (
 	"fmt"
 	"io"
 	"runtime"
-
-	"golang.org/x/sync/errgroup"
-	"golang.org/x/sync/semaphore"
 )
 
 // ReadAnswers streams minion answers out of saved blame output, one minion
@@ -43,19 +40,15 @@ func byteSize(n int64) string {
 	return fmt.Sprintf("%d bytes", n)
 }
 
-// The hand-over from the reader to the decoding workers: batches of answers,
-// and a bound on the bytes of answers read but not yet decoded, so that a
-// reader faster than the workers does not fill the memory.
-const (
-	inputBatch      = 256       // answers
-	inputBatchBytes = 256 << 10 // or bytes, whichever comes first
-	inputInFlight   = 8 << 20   // over inputBatchBytes + MaxAnswerBytes: any batch fits
-)
+// inputBatch is how many decoded answers a part hands to the aggregator
+// at a time, between progress events.
+const inputBatch = 256
 
 // InputMemoryLimit is the soft memory limit for a process that triages
 // saved evidence (the Go runtime's, see runtime/debug.SetMemoryLimit): the
-// reading holds MaxAnswerBytes and inputInFlight at most, and the report
-// of 100 000 minions some 30 MB, so the collector has room to work.
+// reading holds partWindow blocks, what their parts decoded and
+// MaxAnswerBytes at most, and the report of 100 000 minions some 30 MB, so
+// the collector has room to work.
 const InputMemoryLimit = 64 << 20
 
 // InputGCPercent is the collector's target (runtime/debug.SetGCPercent)
@@ -63,14 +56,6 @@ const InputMemoryLimit = 64 << 20
 // live, and collecting at three times that, up to the limit, halves the
 // collections of the default without passing the limit.
 const InputGCPercent = 200
-
-type inputBatchOf struct {
-	answers []inputAnswer
-	bytes   int64
-	// blocks hold the answers' bytes, lent by the reader's pool: given
-	// back once the batch is counted.
-	blocks []*[]byte
-}
 
 // TriageInput triages saved evidence instead of calling salt-api. Every
 // minion in the input counts toward the scope: for a datacenter, as that
@@ -98,71 +83,21 @@ func (t *Triager) TriageInput(ctx context.Context, s Scope, in io.Reader) (*Repo
 		r.agg.Expect(dcOf(s.Name), []string{s.Name})
 	}
 
-	batches := make(chan inputBatchOf, 4)
-	blocks := newBlockPool()
-	sc := newScanner(in)
-	sc.blocks = blocks
+	opt := readOptions{workers: max(1, runtime.GOMAXPROCS(0))}
 	if s.Kind == ScopeMinion {
-		sc.unwanted = func(id string) bool { return id != s.Name }
+		opt.unwanted = func(id string) bool { return id != s.Name }
 	}
-	budget := semaphore.NewWeighted(inputInFlight)
-	g, gctx := errgroup.WithContext(ctx)
-	// Decoding, templates included, is the work: it runs on every core,
-	// and only the counting happens under the aggregator's lock.
-	for range max(1, runtime.GOMAXPROCS(0)) {
-		g.Go(func() error {
-			for batch := range batches {
-				for _, a := range batch.answers {
-					var m Minion
-					if a.TooLarge() {
-						m = blameError(Minion{ID: a.ID}, tooLarge(a.Size))
-					} else {
-						m = DecodeMinion(a.ID, a.Raw)
-					}
-					m.Datacenter = dcOf(a.ID)
-					r.agg.Add(m)
-				}
-				// Decoded minions hold copies: the raw answers are done with.
-				blocks.put(batch.blocks)
-				budget.Release(batch.bytes)
-				r.emit(ProgressAnswers, "", nil)
-			}
-			return nil
-		})
-	}
-	g.Go(func() error {
-		defer close(batches)
-		var batch inputBatchOf
-		send := func() error {
-			if len(batch.answers) == 0 {
-				return nil
-			}
-			batch.blocks = sc.cut()
-			if err := budget.Acquire(gctx, batch.bytes); err != nil {
-				return err
-			}
-			select {
-			case batches <- batch:
-			case <-gctx.Done():
-				return gctx.Err()
-			}
-			batch = inputBatchOf{answers: make([]inputAnswer, 0, inputBatch)}
-			return nil
+	// Decoding, templates included, is the work: the input is read in
+	// parts decoded on every core, and only the counting happens under
+	// the aggregator's lock.
+	err = readParallel(ctx, in, opt, func(ms []Minion) {
+		for _, m := range ms {
+			m.Datacenter = dcOf(m.ID)
+			r.agg.Add(m)
 		}
-		err := sc.read(func(a inputAnswer) error {
-			batch.answers = append(batch.answers, a)
-			batch.bytes += int64(len(a.Raw))
-			if len(batch.answers) == inputBatch || batch.bytes >= inputBatchBytes {
-				return send()
-			}
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-		return send()
+		r.emit(ProgressAnswers, "", nil)
 	})
-	if err := g.Wait(); err != nil {
+	if err != nil {
 		return nil, err
 	}
 	return r.report(nil), nil

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sync"
 	"unicode/utf8"
 )
 
@@ -50,44 +49,24 @@ type scanner struct {
 	err      error // sticky read error, io.EOF at the end
 	// arena holds the answers handed out; scratch what is read and let go.
 	arena, scratch []byte
-	// blocks, when set, lends the arena's blocks, and held are those lent
-	// since the last cut: a caller that is done with the answers before
-	// it cuts again gives them back, and the arena is not garbage.
-	blocks *blockPool
-	held   []*[]byte
 	// unwanted, when set, names minions whose answers are read through
 	// and not handed out.
 	unwanted func(id string) bool
-}
 
-// blockPool lends arena blocks of pooledBlock bytes.
-type blockPool struct{ p sync.Pool }
-
-// pooledBlock is the size of a lent block: a batch of answers
-// (inputBatchBytes and the answer that passes it) fits one most often.
-const pooledBlock = inputBatchBytes + 128<<10
-
-func newBlockPool() *blockPool {
-	return &blockPool{p: sync.Pool{New: func() any { b := make([]byte, 0, pooledBlock); return &b }}}
-}
-
-func (p *blockPool) get() *[]byte { return p.p.Get().(*[]byte) }
-
-// put takes blocks back; the answers in them must no longer be used.
-func (p *blockPool) put(blocks []*[]byte) {
-	for _, b := range blocks {
-		*b = (*b)[:0]
-		p.p.Put(b)
-	}
-}
-
-// cut returns the blocks lent since the last cut, which hold every answer
-// handed out since; the next answer starts a new block.
-func (s *scanner) cut() []*[]byte {
-	held := s.held
-	s.held = nil
-	s.arena = nil
-	return held
+	// Set when a part of the input is read by the parallel reader
+	// (input_parallel.go): its blocks in place of r, and the part that
+	// decides at each minion where to stop and how to decode.
+	src  func(i int) ([]byte, error) // block i of the input
+	blk  int                         // the index of buf among the blocks
+	part *part
+	// noFill makes fill fail with errPark rather than read on.
+	noFill bool
+	// transient hands out answers in scratch, valid until the next read.
+	transient bool
+	// docs counts the documents begun; resumed is set when the scanner
+	// starts inside one.
+	docs    int
+	resumed bool
 }
 
 func newScanner(r io.Reader) *scanner {
@@ -105,6 +84,21 @@ func (s *scanner) fill() bool {
 	}
 	if s.err != nil {
 		return false
+	}
+	if s.noFill {
+		s.err = errPark
+		return false
+	}
+	if s.src != nil {
+		b, err := s.src(s.blk + 1)
+		if err != nil {
+			s.err = err
+			return false
+		}
+		s.off += int64(s.end)
+		s.blk++
+		s.buf, s.pos, s.end = b, 0, len(b)
+		return s.end > 0 || s.fill()
 	}
 	s.off += int64(s.end)
 	s.pos, s.end = 0, 0
@@ -231,18 +225,10 @@ func (s *scanner) value(limit int, keep bool) ([]byte, int64, error) {
 			// answers keep the old block alive as long as they need it.
 			have := len(*dst) - start
 			n := max(2*(have+len(seg)), 4<<10)
-			if keep && s.blocks == nil {
+			if keep {
 				n = max(n, arenaBlock)
 			}
-			var block []byte
-			if keep && s.blocks != nil && n <= pooledBlock {
-				b := s.blocks.get()
-				s.held = append(s.held, b)
-				block = *b
-			} else {
-				block = make([]byte, 0, n)
-			}
-			*dst, start = append(block, (*dst)[start:]...), 0
+			*dst, start = append(make([]byte, 0, n), (*dst)[start:]...), 0
 		}
 		*dst = append(*dst, seg...)
 	}
@@ -341,30 +327,76 @@ func readInput(r io.Reader, emit func(inputAnswer) error) error {
 }
 
 func (s *scanner) read(emit func(inputAnswer) error) error {
-	docs := 0
 	for {
 		c, ok := s.peek()
 		if !ok {
 			if s.err != nil && s.err != io.EOF {
 				return fmt.Errorf("input: %w", s.err)
 			}
-			if docs == 0 {
+			if s.docs == 0 && !s.resumed {
 				return errors.New("input: empty (want the JSON that salt --out json or salt-api prints)")
 			}
 			return nil
 		}
 		if c != '{' {
-			if docs == 0 {
+			if s.docs == 0 && !s.resumed {
 				return fmt.Errorf("input: document 1 starts with %s, want an object of minion answers", kindOf(c))
 			}
-			return fmt.Errorf("input: invalid character %s at byte %d after document %d (want another object of minion answers, or the end)", quoteByte(c), s.offset(), docs)
+			return &afterDocError{c: c, at: s.offset(), docs: s.docs}
 		}
 		s.pos++
-		docs++
+		s.docs++
 		if err := s.minions(emit, true); err != nil {
 			return err
 		}
 	}
+}
+
+// afterDocError is input that goes on after a document with something
+// other than another document. docs counts the documents before it: a
+// part of the input read on its own counts from where it starts, and the
+// count is made whole when the part is known to be where it thought.
+type afterDocError struct {
+	c    byte
+	at   int64
+	docs int
+}
+
+func (e *afterDocError) Error() string {
+	return fmt.Sprintf("input: invalid character %s at byte %d after document %d (want another object of minion answers, or the end)", quoteByte(e.c), e.at, e.docs)
+}
+
+// resumeTop reads on from a minion's key in a document's object of
+// answers, as read would have from there.
+func (s *scanner) resumeTop(emit func(inputAnswer) error) error {
+	s.resumed = true
+	if err := s.members(emit, true); err != nil {
+		return err
+	}
+	return s.read(emit)
+}
+
+// resumeReturn reads on from a minion's key in an object of answers in
+// salt-api's "return" list, as read would have from there.
+func (s *scanner) resumeReturn(emit func(inputAnswer) error) error {
+	s.resumed = true
+	if err := s.members(emit, false); err != nil {
+		return err
+	}
+	if err := s.entries(emit); err != nil {
+		return err
+	}
+	// The rest of the document that holds "return".
+	more, err := s.memberEnd("return")
+	if err != nil {
+		return err
+	}
+	if more {
+		if err := s.members(emit, true); err != nil {
+			return err
+		}
+	}
+	return s.read(emit)
 }
 
 // kindOf names the JSON value a byte starts.
@@ -392,7 +424,18 @@ func (s *scanner) minions(emit func(inputAnswer) error, top bool) error {
 	if s.expect('}') {
 		return nil
 	}
+	return s.members(emit, top)
+}
+
+// members reads the members of an object of answers from a key on, to
+// the object's end.
+func (s *scanner) members(emit func(inputAnswer) error, top bool) error {
 	for {
+		if s.part != nil {
+			if err := s.part.member(s, top); err != nil {
+				return err
+			}
+		}
 		id, err := s.key()
 		if err != nil {
 			return fmt.Errorf("input: %w", err)
@@ -414,7 +457,17 @@ func (s *scanner) minions(emit func(inputAnswer) error, top bool) error {
 				return fmt.Errorf("input: minion %q: %w", truncate(id, 80), err)
 			}
 		default:
-			raw, size, err := s.value(MaxAnswerBytes, true)
+			if s.part != nil {
+				done, err := s.part.answer(s, id)
+				if err != nil {
+					return err
+				}
+				if done {
+					id = validID(id)
+					break
+				}
+			}
+			raw, size, err := s.value(MaxAnswerBytes, !s.transient)
 			if err != nil {
 				return fmt.Errorf("input: minion %q: %w", truncate(id, 80), err)
 			}
@@ -423,14 +476,23 @@ func (s *scanner) minions(emit func(inputAnswer) error, top bool) error {
 				return err
 			}
 		}
-		if s.expect(',') {
-			continue
+		more, err := s.memberEnd(id)
+		if err != nil || !more {
+			return err
 		}
-		if s.expect('}') {
-			return nil
-		}
-		return fmt.Errorf("input: after minion %q: %w", truncate(id, 80), s.unexpected("',' or '}'"))
 	}
+}
+
+// memberEnd reads what follows a member: true after a comma, false at the
+// object's end.
+func (s *scanner) memberEnd(id string) (bool, error) {
+	if s.expect(',') {
+		return true, nil
+	}
+	if s.expect('}') {
+		return false, nil
+	}
+	return false, fmt.Errorf("input: after minion %q: %w", truncate(id, 80), s.unexpected("',' or '}'"))
 }
 
 // validID is a minion id as it is reported: bad UTF-8 replaced.
@@ -449,20 +511,32 @@ func (s *scanner) wrapped(emit func(inputAnswer) error) error {
 	if s.expect(']') {
 		return nil
 	}
+	if err := s.entry(emit); err != nil {
+		return err
+	}
+	return s.entries(emit)
+}
+
+// entry reads one entry of "return": an object of answers.
+func (s *scanner) entry(emit func(inputAnswer) error) error {
+	if !s.expect('{') {
+		return errors.New(`input: an entry of "return" is not an object of minion answers`)
+	}
+	return s.minions(emit, false)
+}
+
+// entries reads the entries of "return" that follow one, to the list's end.
+func (s *scanner) entries(emit func(inputAnswer) error) error {
 	for {
-		if !s.expect('{') {
-			return errors.New(`input: an entry of "return" is not an object of minion answers`)
-		}
-		if err := s.minions(emit, false); err != nil {
-			return err
-		}
-		if s.expect(',') {
-			continue
-		}
 		if s.expect(']') {
 			return nil
 		}
-		return fmt.Errorf(`input: in "return": %w`, s.unexpected("',' or ']'"))
+		if !s.expect(',') {
+			return fmt.Errorf(`input: in "return": %w`, s.unexpected("',' or ']'"))
+		}
+		if err := s.entry(emit); err != nil {
+			return err
+		}
 	}
 }
 

@@ -227,17 +227,17 @@ func TestReadAnswersStreams(t *testing.T) {
 	}
 }
 
-// TestTriageInputSameAsDecoded checks the reading of saved evidence, whose
-// answer buffers are reused once a batch is counted, against decoding each
+// TestTriageInputSameAsDecoded checks the reading of saved evidence in
+// parallel parts, whose blocks are reused once read, against decoding each
 // answer on its own: the same counts and the same causes, evidence
-// included. The fleet is larger than the bytes in flight, so buffers are
+// included. The fleet is larger than the blocks in flight, so blocks are
 // reused many times over.
 func TestTriageInputSameAsDecoded(t *testing.T) {
 	var in bytes.Buffer
 	if err := fleetgen.WriteRealistic(&in, fleetgen.RealisticOptions{Minions: 12000, Datacenters: 4, Seed: 3}); err != nil {
 		t.Fatal(err)
 	}
-	if in.Len() < 2*inputInFlight {
+	if in.Len() < 2*partWindow*partBlock {
 		t.Fatalf("fleet of %d bytes is too small to reuse buffers", in.Len())
 	}
 	agg := NewAggregator("")
