@@ -286,16 +286,16 @@ type part struct {
 	cur     atomic.Int64
 
 	// Owned by the part's goroutine.
-	held     int // the block the part's scanner reads, -1 for none
-	hasCPU   bool
-	trial    bool // trying a place: nothing decoded from it yet
-	checked  bool
-	next     int   // the part the reading hands over to
-	limit    int64 // the start of block next
-	out      []Minion
-	begin    int64 // where the place being tried is
-	tried    int64 // bytes read trying places
-	visited  map[visit]bool
+	held    int // the block the part's scanner reads, -1 for none
+	hasCPU  bool
+	trial   bool // trying a place: nothing decoded from it yet
+	checked bool
+	next    int   // the part the reading hands over to
+	limit   int64 // the start of block next
+	out     []Minion
+	begin   int64 // where the place being tried is
+	tried   int64 // bytes read trying places
+	visited map[visit]bool
 }
 
 // visit is a minion's key read while trying places, and whether its
