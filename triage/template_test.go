@@ -308,11 +308,11 @@ func TestMaskLongMessageCutsAtTokens(t *testing.T) {
 	}
 }
 
-// mutateValues returns msg with every piece that holds a digit (outside
-// tokens holding "://") replaced by another of its class, of another
-// length, the minion's id by another of its shape, and blank runs by
-// others of their kind: what differs between two minions' messages of one
-// failure.
+// mutateValues returns msg with every piece that holds a digit, and every
+// temp name, replaced by another of its class, of another length (but in
+// tokens holding "salt://", and in URLs up to the end of their host), the
+// minion's id by another of its shape, and blank runs by others of their
+// kind: what differs between two minions' messages of one failure.
 func mutateValues(msg, minion, other string, rng *rand.Rand) string {
 	msg = replaceMinion(msg, minion, other)
 	var b strings.Builder
@@ -335,12 +335,19 @@ func mutateValues(msg, minion, other string, rng *rand.Rand) string {
 			j++
 		}
 		tok := msg[i:j]
-		if strings.Contains(tok, "://") {
-			b.WriteString(tok)
-			i = j
-			continue
+		k := 0
+		switch {
+		case strings.Contains(tok, "salt://"):
+			k = len(tok)
+		case strings.Contains(tok, "://"):
+			// The URL's origin stays; its path is any text.
+			k = strings.LastIndex(tok, "://") + len("://")
+			for k < len(tok) && !strings.ContainsRune("/?#", rune(tok[k])) {
+				k++
+			}
 		}
-		for k := 0; k < len(tok); {
+		b.WriteString(tok[:k])
+		for k < len(tok) {
 			if !isWord(tok[k]) {
 				b.WriteByte(tok[k])
 				k++
@@ -362,6 +369,9 @@ func mutateValues(msg, minion, other string, rng *rand.Rand) string {
 				}
 			}
 			piece := tok[k:e]
+			if len(piece) >= 9 && strings.HasPrefix(piece, "tmp") && (k == 0 || !isWord(tok[k-1])) {
+				digit = true // a temp name: masked whatever it holds
+			}
 			if !digit {
 				b.WriteString(piece)
 				k = e
