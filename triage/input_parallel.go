@@ -59,8 +59,8 @@ type readOptions struct {
 // readParallel reads saved evidence as readInput does, decoding each
 // minion's answer, and calls add with the decoded minions in input order,
 // one call at a time (from the parts' goroutines), so that the first of
-// two answers of one minion is the one kept. It returns readInput's error
-// for the same input.
+// two answers of one minion is the one kept; add must not keep the list.
+// It returns readInput's error for the same input.
 func readParallel(ctx context.Context, in io.Reader, opt readOptions, add func([]Minion)) error {
 	if opt.block <= 0 {
 		opt.block = partBlock
@@ -262,6 +262,7 @@ func (ps *parts) newPart(j int) *part {
 		found:   make(chan struct{}),
 		verdict: make(chan struct{}, 1),
 		held:    -1,
+		out:     make([]Minion, 0, inputBatch),
 		next:    j + 1,
 		limit:   int64(j+1) * int64(ps.opt.block),
 	}
@@ -368,7 +369,8 @@ func (p *part) confirm() {
 func (p *part) flush() {
 	if len(p.out) > 0 {
 		p.ps.add(p.out)
-		p.out = nil
+		clear(p.out) // no decoded minion kept alive by the list
+		p.out = p.out[:0]
 	}
 }
 
@@ -475,6 +477,7 @@ func (p *part) run() (err error) {
 		if p.visited[visit{off + int64(c), p.ps.top}] {
 			continue
 		}
+		clear(p.out)
 		p.trial, p.begin, p.out = true, off+int64(c), p.out[:0]
 		s.buf, s.pos, s.end, s.off, s.blk, s.err, s.docs = b, c, len(b), off, p.j, nil, 0
 		var err error
