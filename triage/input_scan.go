@@ -165,6 +165,13 @@ func (s *scanner) key() (string, error) {
 	if c, ok := s.peek(); !ok || c != '"' {
 		return "", s.unexpected("a quoted minion id")
 	}
+	// Most keys are plain and in the buffer: taken as they are.
+	if q := bytes.IndexByte(s.buf[s.pos+1:s.end], '"'); q >= 0 && q+2 <= maxIDBytes {
+		if k := s.buf[s.pos+1 : s.pos+1+q]; bytes.IndexByte(k, '\\') < 0 {
+			s.pos += q + 2
+			return string(k), nil
+		}
+	}
 	at := s.offset()
 	raw, size, err := s.value(maxIDBytes, false)
 	if err != nil {
