@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 
@@ -71,11 +72,16 @@ func readParallel(ctx context.Context, in io.Reader, opt readOptions, add func([
 	if opt.workers <= 0 {
 		opt.workers = 1
 	}
+	src, err := newBlockSource(in, opt.block)
+	if err != nil {
+		return fmt.Errorf("input: %w", err)
+	}
+	defer src.close()
 	g, gctx := errgroup.WithContext(ctx)
 	ps := &parts{
+		src:     src,
 		ctx:     gctx,
 		g:       g,
-		in:      in,
 		opt:     opt,
 		add:     add,
 		top:     true,
@@ -100,7 +106,6 @@ func readParallel(ctx context.Context, in io.Reader, opt readOptions, add func([
 type parts struct {
 	ctx    context.Context
 	g      *errgroup.Group
-	in     io.Reader
 	opt    readOptions
 	add    func([]Minion)
 	top    bool // the guess: answers are directly in documents, not in "return"
@@ -109,10 +114,10 @@ type parts struct {
 
 	mu sync.Mutex
 	// blocks are the blocks read; those before released are given back
-	// and, once no part reads them, their buffers are in free for reuse.
+	// and, once no part reads them, to src.
+	src      blockSource
 	blocks   []inputBlock
 	released int
-	free     [][]byte
 	done     bool // the input is read to its end, or err
 	err      error
 	all      []*part // by block
@@ -131,26 +136,15 @@ func (ps *parts) notify() {
 }
 
 // read reads the input into blocks, and starts the part of each block.
-func (ps *parts) read() error {
+func (ps *parts) read() (err error) {
+	defer faultIsError(&err)
+	debug.SetPanicOnFault(true)
 	for j := 0; ; j++ {
 		if err := ps.window.Acquire(ps.ctx, 1); err != nil {
 			return err
 		}
-		ps.mu.Lock()
-		var b []byte
-		if k := len(ps.free); k > 0 {
-			b, ps.free = ps.free[k-1][:ps.opt.block], ps.free[:k-1]
-		}
-		ps.mu.Unlock()
-		if b == nil {
-			b = make([]byte, ps.opt.block)
-		}
-		n, err := io.ReadFull(ps.in, b)
-		b = b[:n]
-		end := err == io.EOF || err == io.ErrUnexpectedEOF
-		if end {
-			err = nil
-		}
+		b, end, err := ps.src.next()
+		n := len(b)
 		if j == 0 {
 			ps.top = !inReturn(b)
 		}
@@ -230,7 +224,7 @@ func (ps *parts) unref(i int) {
 // ps.mu is held.
 func (ps *parts) recycle(i int) {
 	if blk := &ps.blocks[i]; blk.refs == 0 && blk.b != nil {
-		ps.free = append(ps.free, blk.b[:0])
+		ps.src.done(blk.b)
 		blk.b = nil
 	}
 }
@@ -439,7 +433,27 @@ func (p *part) src(i int) ([]byte, error) {
 	}
 }
 
+// errFileChanged is a fault reading a mapped block: the file was cut
+// shorter while it was read.
+var errFileChanged = errors.New("input: the file changed while it was read; triage a copy that nothing writes to")
+
+// faultIsError makes a fault on a mapped block, in the goroutine that
+// defers it, an error and not a crash.
+func faultIsError(err *error) {
+	r := recover()
+	if r == nil {
+		return
+	}
+	if _, ok := r.(interface{ Addr() uintptr }); ok {
+		*err = errFileChanged
+		return
+	}
+	panic(r)
+}
+
 func (p *part) run() (err error) {
+	defer faultIsError(&err)
+	debug.SetPanicOnFault(true)
 	defer func() {
 		p.hold(-1)
 		if p.hasCPU {

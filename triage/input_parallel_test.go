@@ -7,7 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"reflect"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -266,5 +269,66 @@ func TestNextStart(t *testing.T) {
 		if got := nextStart([]byte(tc.in), tc.from); got != tc.want {
 			t.Errorf("nextStart(%q, %d) = %d, want %d", tc.in, tc.from, got, tc.want)
 		}
+	}
+}
+
+// TestReadParallelFile reads regular files, which are mapped block by
+// block where the system can: the same reading as from the start.
+func TestReadParallelFile(t *testing.T) {
+	var in bytes.Buffer
+	if err := fleetgen.WriteRealistic(&in, fleetgen.RealisticOptions{Minions: 300, Datacenters: 3, Seed: 5}); err != nil {
+		t.Fatal(err)
+	}
+	want, err := sequentialRead(in.Bytes(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "fleet.json")
+	if err := os.WriteFile(path, in.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, block := range []int{os.Getpagesize(), 16 * os.Getpagesize(), partBlock, 1000} {
+		f, err := os.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := parallelRead(f, readOptions{block: block, window: 3, workers: 2})
+		f.Close()
+		if err != nil || !reflect.DeepEqual(got, want) {
+			t.Errorf("blocks of %d: %d minions, err %v; want %d", block, len(got), err, len(want))
+		}
+	}
+}
+
+// TestReadParallelFileCut cuts a file short while it is read: the reading
+// fails with an error that says so, and the process goes on.
+func TestReadParallelFileCut(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("files are read, not mapped, here")
+	}
+	var in bytes.Buffer
+	if err := fleetgen.WriteRealistic(&in, fleetgen.RealisticOptions{Minions: 1000, Datacenters: 3, Seed: 5}); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "fleet.json")
+	if err := os.WriteFile(path, in.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	cut := false
+	err = readParallel(context.Background(), f, readOptions{block: os.Getpagesize(), window: 64, workers: 2}, func([]Minion) {
+		if !cut {
+			cut = true
+			if err := os.Truncate(path, 0); err != nil {
+				t.Error(err)
+			}
+		}
+	})
+	if !errors.Is(err, errFileChanged) {
+		t.Fatalf("err = %v, want %v", err, errFileChanged)
 	}
 }

@@ -1,0 +1,8 @@
+//go:build !unix
+
+package triage
+
+import "io"
+
+// mapFile maps nothing where there is no mmap: the input is read.
+func mapFile(io.Reader, int) (blockSource, bool, error) { return nil, false, nil }
