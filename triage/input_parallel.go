@@ -203,29 +203,42 @@ func (ps *parts) block(i int) ([]byte, <-chan struct{}, error) {
 // checked place is past them.
 func (ps *parts) release(i int) {
 	ps.mu.Lock()
-	defer ps.mu.Unlock()
+	var done [][]byte
 	for ; ps.released < i && ps.released < len(ps.blocks); ps.released++ {
-		ps.recycle(ps.released)
+		done = ps.recycle(done, ps.released)
 		ps.window.Release(1)
 	}
+	ps.mu.Unlock()
+	ps.giveBack(done)
 }
 
 // unref tells that a part no longer reads block i.
 func (ps *parts) unref(i int) {
 	ps.mu.Lock()
-	defer ps.mu.Unlock()
+	var done [][]byte
 	ps.blocks[i].refs--
 	if i < ps.released {
-		ps.recycle(i)
+		done = ps.recycle(done, i)
 	}
+	ps.mu.Unlock()
+	ps.giveBack(done)
 }
 
-// recycle keeps the buffer of block i, released, once no part reads it;
-// ps.mu is held.
-func (ps *parts) recycle(i int) {
+// recycle adds to done the buffer of block i, released, once no part
+// reads it; ps.mu is held.
+func (ps *parts) recycle(done [][]byte, i int) [][]byte {
 	if blk := &ps.blocks[i]; blk.refs == 0 && blk.b != nil {
-		ps.src.done(blk.b)
+		done = append(done, blk.b)
 		blk.b = nil
+	}
+	return done
+}
+
+// giveBack hands buffers no part reads back to the source, without the
+// lock: unmapping a block is a system call.
+func (ps *parts) giveBack(done [][]byte) {
+	for _, b := range done {
+		ps.src.done(b)
 	}
 }
 
