@@ -94,7 +94,7 @@ type stateRef struct{ fun, id, sls string }
 // minions.
 type exampleAcc struct {
 	minions int
-	texts   hashMap[string, *textCount]
+	texts   textMap
 	// first is the smallest text seen with the smallest minion that sent
 	// it: the example when every text is different (each minion's own
 	// values), whatever order the minions arrived in.
@@ -516,7 +516,8 @@ func (p *preparedFailure) evidenceOf(text string) evidence {
 func (a *Aggregator) addFailing(m Minion, bit int, p *preparedFailure) {
 	fails := p.fails
 	explained := false
-	var seen []string
+	var seenBuf [4]*causeAcc
+	seen := seenBuf[:0] // the minion's commits' causes
 
 	// The failure's own states, for the causes that explain it.
 	states := func(c *causeAcc) {
@@ -533,12 +534,12 @@ func (a *Aggregator) addFailing(m Minion, bit int, p *preparedFailure) {
 			removed = append(removed, cm)
 			continue
 		}
-		if slices.Contains(seen, cm.ID) {
-			a.causes[causeID{CauseCommit, cm.ID}].paths[cm.Path] = struct{}{}
+		if i := slices.IndexFunc(seen, func(c *causeAcc) bool { return c.id.key == cm.ID }); i >= 0 {
+			seen[i].paths[cm.Path] = struct{}{}
 			continue
 		}
-		seen = append(seen, cm.ID)
 		c := a.cause(CauseCommit, cm.ID)
+		seen = append(seen, c)
 		if c.paths == nil {
 			c.paths = map[string]struct{}{}
 			c.ev.CommitID, c.ev.AuthorName, c.ev.AuthorEmail, c.ev.CommitDatetime = cm.ID, cm.AuthorName, cm.AuthorEmail, cm.Datetime

@@ -4,6 +4,8 @@ import (
 	"hash/maphash"
 	"math/bits"
 	"slices"
+	"sync/atomic"
+	"unsafe"
 )
 
 // The aggregator's maps are keyed by 64-bit hashes that a minion's Add
@@ -24,7 +26,40 @@ func hashSignature(s Signature) uint64 {
 	h := hashString(s.Fun)
 	h = mixHash(h) ^ hashString(s.StateID)
 	h = mixHash(h) ^ hashString(s.SLS)
-	return mixHash(h) ^ hashString(s.Template)
+	return mixHash(h) ^ hashTemplate(s.Template)
+}
+
+// templateHashes remembers the hashes of recent templates by where their
+// bytes are. Templates come from the template cache, one string for every
+// minion of a failure, so most are found by their address without reading
+// (or hashing) their thousand bytes again. An entry holds its template,
+// which keeps that memory from being freed and reused for another text
+// while the address is remembered.
+var templateHashes [templateHashSlots]atomic.Pointer[templateHash]
+
+const templateHashSlots = 1 << 10
+
+type templateHash struct {
+	tmpl string
+	hash uint64
+}
+
+// templateHashMin is how long a template is before its hash is
+// remembered: a short one is hashed sooner than found.
+const templateHashMin = 64
+
+func hashTemplate(t string) uint64 {
+	if len(t) < templateHashMin {
+		return hashString(t)
+	}
+	at := unsafe.StringData(t)
+	slot := &templateHashes[(uint64(uintptr(unsafe.Pointer(at)))^uint64(len(t)))*0x9e3779b97f4a7c15>>54]
+	if e := slot.Load(); e != nil && unsafe.StringData(e.tmpl) == at && len(e.tmpl) == len(t) {
+		return e.hash
+	}
+	h := hashString(t)
+	slot.Store(&templateHash{tmpl: t, hash: h})
+	return h
 }
 
 func mixHash(h uint64) uint64 { return bits.RotateLeft64(h*0x9e3779b97f4a7c15, 31) }
@@ -211,4 +246,59 @@ func (s *idSet) grow() {
 		}
 		s.slots[i] = sl
 	}
+}
+
+// textMap is an example's texts by hash (exampleAcc), with a filter of the
+// hashes it holds once it holds many: a minion's text is mostly new to it,
+// and the filter says so without a lookup.
+type textMap struct {
+	hashMap[string, *textCount]
+	filter *[textFilterBits / 64]uint64
+}
+
+const (
+	// textFilterBits holds maxDistinctMessages texts with one in eight
+	// other texts let through to the lookup.
+	textFilterBits = 8192
+	// textFilterFrom is how many texts a map holds before it is filtered.
+	textFilterFrom = 64
+)
+
+func textBit(h uint64) (word int, bit uint64) {
+	b := h >> (64 - 13) // 13 bits: textFilterBits
+	return int(b / 64), 1 << (b % 64)
+}
+
+func (t *textMap) get(h uint64, key string) (*textCount, bool) {
+	if t.filter != nil {
+		if w, b := textBit(h); t.filter[w]&b == 0 {
+			return nil, false
+		}
+	}
+	return t.hashMap.get(h, key)
+}
+
+func (t *textMap) insert(h uint64, key string, tc *textCount) (*textCount, bool) {
+	tc, added := t.hashMap.insert(h, key, tc)
+	switch {
+	case t.filter != nil:
+		w, b := textBit(h)
+		t.filter[w] |= b
+	case t.len() >= textFilterFrom:
+		t.filter = new([textFilterBits / 64]uint64)
+		t.each(func(h uint64, _ string, _ *textCount) {
+			w, b := textBit(h)
+			t.filter[w] |= b
+		})
+	}
+	return tc, added
+}
+
+func (t *textMap) clone() textMap {
+	out := textMap{hashMap: t.hashMap.clone()}
+	if t.filter != nil {
+		f := *t.filter
+		out.filter = &f
+	}
+	return out
 }

@@ -3,6 +3,7 @@ package triage
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -99,5 +100,56 @@ func TestDCSet(t *testing.T) {
 	a.merge(b)
 	if got, want := a.names(order), []string{"dc000", "dc065", "dc129"}; !slices.Equal(got, want) {
 		t.Errorf("names %q, want %q", got, want)
+	}
+}
+
+// TestTextMapFilter: a filtered map finds every text it holds, whatever
+// their hashes, and its clone does too.
+func TestTextMapFilter(t *testing.T) {
+	for _, spread := range []uint64{1, 1 << 51, 0x9e3779b97f4a7c15} {
+		var m textMap
+		const n = 3 * textFilterFrom
+		for i := range uint64(n) {
+			m.insert(i*spread, fmt.Sprint("t", i), &textCount{n: int(i)})
+		}
+		if m.filter == nil {
+			t.Fatalf("spread %x: %d texts unfiltered", spread, m.len())
+		}
+		c := m.clone()
+		for _, m := range []*textMap{&m, &c} {
+			for i := range uint64(n) {
+				if tc, ok := m.get(i*spread, fmt.Sprint("t", i)); !ok || tc.n != int(i) {
+					t.Fatalf("spread %x: t%d not found", spread, i)
+				}
+				if _, ok := m.get(i*spread, fmt.Sprint("u", i)); ok {
+					t.Fatalf("spread %x: u%d found", spread, i)
+				}
+			}
+		}
+	}
+}
+
+// TestTemplateHash: a template remembered by where it is hashes as its
+// text does, as does another copy of the text.
+func TestTemplateHash(t *testing.T) {
+	for _, n := range []int{0, 1, templateHashMin - 1, templateHashMin, 5000} {
+		a := strings.Repeat("salt://web/files/nginx.conf <n> ", n/32+1)[:n]
+		b := strings.Clone(a)
+		for range 3 {
+			if ha, hb, want := hashTemplate(a), hashTemplate(b), hashString(a); ha != want || hb != want {
+				t.Fatalf("len %d: %x and %x, want %x", n, ha, hb, want)
+			}
+		}
+	}
+	// Many texts, more than are remembered: each is hashed as itself.
+	buf := make([]byte, 200)
+	for i := range 50 {
+		for k := range buf {
+			buf[k] = byte('a' + (i+k)%26)
+		}
+		s := string(buf)
+		if hashTemplate(s) != hashString(s) {
+			t.Fatalf("text %d hashed as another", i)
+		}
 	}
 }
