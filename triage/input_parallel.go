@@ -35,7 +35,7 @@ import (
 // their blocks and what they decoded.
 const (
 	partBlock  = 1 << 20 // bytes
-	partWindow = 8       // blocks read ahead of the first unchecked part
+	partWindow = 8       // blocks read and not yet passed by a checked part
 	// partTrials bounds, in blocks, what a part reads trying places
 	// that turn out not to be a minion's key.
 	partTrials = 2
