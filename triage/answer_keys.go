@@ -6,8 +6,8 @@ import "encoding/binary"
 // type: the fields it keeps, numbered in order, then keys it skips that
 // every answer has (timings, changes), so that their end need not be
 // looked for. A key is matched against the input as it is written,
-// closing quote included, by comparing words: input that matches holds
-// that key with no escape. Each reader guesses which key comes next from
+// closing quote and colon included, by comparing words: input that
+// matches holds that key with no escape. Each reader guesses which key comes next from
 // the key that followed the one before last time (the blame module
 // writes its keys in one order, salt-api in another), and tries that one
 // first.
@@ -16,8 +16,8 @@ type keySet struct {
 	keys []wireKey
 }
 
-// A wireKey is a key and its closing quote as little-endian words, zero
-// past the end, and the masks of its bytes in them.
+// A wireKey is a key, its closing quote and a colon as little-endian
+// words, zero past the end, and the masks of its bytes in them.
 type wireKey struct {
 	name  string
 	field int
@@ -25,7 +25,7 @@ type wireKey struct {
 }
 
 const (
-	maxKeyWords = 4  // keys of up to 31 bytes
+	maxKeyWords = 4  // keys of up to 30 bytes
 	maxKeys     = 15 // per set, with room for the start of an object in follow
 	skipField   = -1 // a key whose value is not kept, or one not known
 	endFields   = -2 // the end of the object, or a surprise
@@ -48,7 +48,7 @@ func newKeySet(id int, kept, skipped []string) *keySet {
 	ks := &keySet{id: id}
 	add := func(name string, field int) {
 		k := wireKey{name: name, field: field}
-		quoted := name + `"`
+		quoted := name + `":`
 		if len(quoted) > 8*maxKeyWords || len(ks.keys) == maxKeys {
 			panic("triage: key set too large: " + name)
 		}
@@ -71,83 +71,111 @@ func newKeySet(id int, kept, skipped []string) *keySet {
 // for the key before (0 at the start of an object), the key after.
 type keyGuesses [keySets][maxKeys + 1]uint8
 
-// field moves past the next key of an object, or its end, and returns
-// the key's field in ks (skipField for a key it does not keep), or
-// endFields. prev is the index in ks of the key before, -1 at the first;
+// field moves past the next key of an object that the reader keeps, to
+// its value, and returns the key's field in ks, or endFields past the
+// object's end (or on a surprise). The values of other keys it reads
+// through. prev is the index in ks of the key before, -1 at the first;
 // field updates it. first is true right after the object's brace.
 func (r *wireReader) field(ks *keySet, prev *int, first bool) int {
-	if r.bad {
-		return endFields
+	for ; !r.bad; first = false {
+		k := r.keyIn(ks, prev, first)
+		if k == endFields {
+			return endFields
+		}
+		if f := ks.keys[k].field; f != skipField {
+			return f
+		}
+		r.skip(0)
 	}
-	b := r.b
-	i := skipBlanks(b, r.i)
-	if i >= len(b) {
-		r.bad = true
-		return endFields
-	}
-	switch c := b[i]; {
-	case c == '}':
-		r.i = i + 1
-		return endFields
-	case first:
-	case c == ',':
-		i = skipBlanks(b, i+1)
-	default:
-		r.bad = true
-		return endFields
-	}
-	if i >= len(b) || b[i] != '"' {
-		r.bad = true
-		return endFields
-	}
-	start := i + 1
-	k := -1
-	if start+8*maxKeyWords <= len(b) {
-		w := b[start : start+8*maxKeyWords]
-		x := [maxKeyWords]uint64{binary.LittleEndian.Uint64(w), binary.LittleEndian.Uint64(w[8:]),
-			binary.LittleEndian.Uint64(w[16:]), binary.LittleEndian.Uint64(w[24:])}
-		guess := &r.it.guess[ks.id][*prev+1]
-		if g := int(*guess); g < len(ks.keys) && ks.keys[g].match(&x) {
-			k = g
-		} else {
-			for j := range ks.keys {
-				if ks.keys[j].match(&x) {
-					k = j
-					*guess = uint8(j)
-					break
-				}
+	return endFields
+}
+
+// keyIn moves past the next key of an object, to its value, and returns its
+// index in ks, or endFields as field does; a key not known is read
+// through with its value, and the one after it returned.
+func (r *wireReader) keyIn(ks *keySet, prev *int, first bool) int {
+	b, i := r.b, r.i
+	for {
+		if i < len(b) && b[i] <= ' ' {
+			i = skipBlanks(b, i)
+		}
+		if i >= len(b) {
+			r.bad = true
+			return endFields
+		}
+		if b[i] == '}' {
+			r.i = i + 1
+			return endFields
+		}
+		if !first {
+			if b[i] != ',' {
+				r.bad = true
+				return endFields
+			}
+			if i++; i < len(b) && b[i] <= ' ' {
+				i = skipBlanks(b, i)
 			}
 		}
-	}
-	if k >= 0 {
-		i = start + len(ks.keys[k].name) + 1
-	} else {
-		// Near the end of the input, or a key not known: find its end.
+		if i >= len(b) || b[i] != '"' {
+			r.bad = true
+			return endFields
+		}
+		start := i + 1
+		if start+8*maxKeyWords <= len(b) {
+			w := b[start : start+8*maxKeyWords]
+			x := [maxKeyWords]uint64{binary.LittleEndian.Uint64(w), binary.LittleEndian.Uint64(w[8:]),
+				binary.LittleEndian.Uint64(w[16:]), binary.LittleEndian.Uint64(w[24:])}
+			k := -1
+			guess := &r.it.guess[ks.id][*prev+1]
+			if g := int(*guess); g < len(ks.keys) && ks.keys[g].match(&x) {
+				k = g
+			} else {
+				for j := range ks.keys {
+					if ks.keys[j].match(&x) {
+						k = j
+						*guess = uint8(j)
+						break
+					}
+				}
+			}
+			if k >= 0 {
+				// The reader is left at the value, past its blanks.
+				if i = start + len(ks.keys[k].name) + 2; i < len(b) && b[i] <= ' ' {
+					i = skipBlanks(b, i)
+				}
+				r.i = i
+				*prev = k
+				return k
+			}
+		}
+		// Near the end of the input, a key not known, or blanks before
+		// the colon: find the key's end.
 		end, _ := scanString(b, start)
 		if end >= len(b) || b[end] != '"' {
 			r.bad = true // an escape, a control character or the end
 			return endFields
 		}
-		i = end + 1
-		key := b[start:end]
+		k := -1
 		for j := range ks.keys {
-			if string(key) == ks.keys[j].name {
+			if string(b[start:end]) == ks.keys[j].name {
 				k = j
 				break
 			}
 		}
+		if i = skipBlanks(b, end+1); i >= len(b) || b[i] != ':' {
+			r.bad = true
+			return endFields
+		}
+		r.i = skipBlanks(b, i+1)
+		if k >= 0 {
+			*prev = k
+			return k
+		}
+		if r.skip(0); r.bad {
+			return endFields
+		}
+		b, i, first = r.b, r.i, false
 	}
-	if i = skipBlanks(b, i); i >= len(b) || b[i] != ':' {
-		r.bad = true
-		return endFields
-	}
-	// The reader is left at the value, past its blanks.
-	r.i = skipBlanks(b, i+1)
-	if k < 0 {
-		return skipField
-	}
-	*prev = k
-	return ks.keys[k].field
 }
 
 func (k *wireKey) match(x *[maxKeyWords]uint64) bool {

@@ -6,8 +6,6 @@ import (
 	"math/bits"
 	"strings"
 	"sync"
-	"unicode/utf16"
-	"unicode/utf8"
 	"unsafe"
 )
 
@@ -52,9 +50,10 @@ type interner struct {
 }
 
 // scanned is one answer as the hand decoder reads it. Its lists are
-// reused from answer to answer. Strings that classify only looks at or
-// copies (status, messages, windows, changes, comments) are borrowed: they
-// point into the input or into scratch until own or classify copies them.
+// reused from answer to answer. Its strings are borrowed: they point into
+// the input or into scratch, until own (or classify, of the strings it
+// only looks at) copies what the minion keeps. A minion that is not
+// failing keeps none of them.
 type scanned struct {
 	states  []wireFailedState
 	errs    []wireCompileError
@@ -102,17 +101,13 @@ func (it *interner) scan(b []byte) (int, bool) {
 	}
 	prev := -1
 	for fun := r.field(answerKeys, &prev, true); fun != endFields; fun = r.field(answerKeys, &prev, false) {
-		if fun == skipField {
-			r.skip(0)
-			continue
-		}
 		bit := uint8(1) << fun
 		if seen&bit != 0 {
 			return 0, false
 		}
 		seen |= bit
 		if r.peek() == '"' {
-			r.view(&a.said[fun])
+			r.str(&a.said[fun])
 			a.saidSet |= bit
 			continue
 		}
@@ -150,11 +145,12 @@ func (it *interner) classify(m Minion) Minion {
 	return classify(m, &a.f, a.states, a.errs)
 }
 
-// own copies the borrowed comments and messages of a failing minion into
-// one new array, and its compile errors' lists into another: two
-// allocations for the minion, not one per string and list. (The
-// aggregator copies what it keeps of a message: the array does not outlive
-// the minion.)
+// own copies what a failing minion keeps of the borrowed strings: its
+// comments and compile errors' messages into one new string, its compile
+// errors' lists into one new array (two allocations for the minion, not
+// one per string and list; the aggregator copies what it keeps of a
+// message, so the string does not outlive the minion), and the short
+// strings, which repeat from minion to minion, through the interner.
 func (it *interner) own() {
 	a := &it.a
 	n, lists := 0, 0
@@ -180,7 +176,9 @@ func (it *interner) own() {
 		*s, text = text[:n], text[n:]
 	}
 	for i := range a.states {
-		keep(&a.states[i].Comment)
+		s := &a.states[i]
+		keep(&s.Comment)
+		s.ID, s.SLS, s.Fun, s.Name = it.intern(s.ID), it.intern(s.SLS), it.intern(s.Fun), it.intern(s.Name)
 	}
 	var strs []string
 	if lists > 0 {
@@ -193,15 +191,27 @@ func (it *interner) own() {
 			*l = []string{}
 		default:
 			off := len(strs)
-			strs = append(strs, *l...)
+			for _, s := range *l {
+				strs = append(strs, it.intern(s))
+			}
 			*l = strs[off:len(strs):len(strs)]
 		}
 	}
 	for i := range a.errs {
 		e := &a.errs[i]
 		keep(&e.Message)
+		e.State = it.intern(e.State)
 		keepList(&e.ErrorTypes)
 		keepList(&e.URLs)
+	}
+	for i := range a.f.Commits {
+		c := &a.f.Commits[i]
+		c.ID, c.AuthorName, c.AuthorEmail = it.intern(c.ID), it.intern(c.AuthorName), it.intern(c.AuthorEmail)
+		c.Datetime, c.Path = it.intern(c.Datetime), it.intern(c.Path)
+	}
+	for i := range a.jobs {
+		j := &a.jobs[i]
+		j.JID, j.Time, j.Commit, j.CodebaseVersion = it.intern(j.JID), it.intern(j.Time), it.intern(j.Commit), it.intern(j.CodebaseVersion)
 	}
 }
 
@@ -224,23 +234,23 @@ const (
 	internSlots = 1 << internBits
 )
 
-// string returns b as a string: for short values, one that repeats from
+// intern returns a copy of s: for short values, one that repeats from
 // minion to minion (commit ids and authors, state ids, functions, sls,
 // versions), with one allocation per value, not per minion. It is a
 // direct-mapped cache, not a map: a slot found by a cheap hash of the
 // value's ends, one compare, and values that do not repeat (job ids,
 // times) just take a slot over.
-func (it *interner) string(b []byte) string {
-	if len(b) > maxInterned || len(b) == 0 {
-		return string(b)
+func (it *interner) intern(s string) string {
+	if len(s) > maxInterned || len(s) == 0 {
+		return strings.Clone(s)
 	}
-	slot := &it.slots[internSlot(b)]
-	if *slot == string(b) { // no copy for a compare
+	slot := &it.slots[internSlot(unsafe.Slice(unsafe.StringData(s), len(s)))]
+	if *slot == s {
 		return *slot
 	}
-	s := string(b)
-	*slot = s
-	return s
+	c := strings.Clone(s)
+	*slot = c
+	return c
 }
 
 // internSlot hashes the length and the first and last eight bytes of b:
@@ -395,202 +405,6 @@ func (f *fields) first(n uint) bool {
 	return true
 }
 
-// Bytes of eight repeated, for scanString.
-const (
-	ones   = 0x0101010101010101
-	highs  = 0x8080808080808080
-	quotes = '"' * ones
-	slashs = '\\' * ones
-	blanks = 0x20 * ones
-)
-
-// scanString returns the index of the first byte at or after i that ends
-// a run of a string's plain bytes: a quote, a backslash or a control
-// character (len(b) if none). It looks at sixteen bytes at a time, for
-// all three at once. high is set when a byte above 0x7f came before it
-// (UTF-8 to check), and may be when one came soon after.
-func scanString(b []byte, i int) (k int, high bool) {
-	var h uint64
-	for ; i+16 <= len(b); i += 16 {
-		x, y := binary.LittleEndian.Uint64(b[i:]), binary.LittleEndian.Uint64(b[i+8:])
-		h |= x | y
-		if mx, my := stops(x), stops(y); mx|my != 0 {
-			if mx == 0 {
-				return i + 8 + bits.TrailingZeros64(my)>>3, h&highs != 0
-			}
-			return i + bits.TrailingZeros64(mx)>>3, h&highs != 0
-		}
-	}
-	for ; i < len(b); i++ {
-		c := b[i]
-		if c == '"' || c == '\\' || c < 0x20 {
-			break
-		}
-		h |= uint64(c)
-	}
-	return i, h&highs != 0
-}
-
-// stops returns the high bits of the bytes of x that are a quote, a
-// backslash or below 0x20: exact for the lowest such byte (borrows only
-// carry up), which is all scanString looks at.
-func stops(x uint64) uint64 {
-	// A byte of x^quotes or x^slashs has its high bit where x has it:
-	// one &^ x clears the bytes above 0x7f of all three.
-	return ((x ^ quotes - ones) | (x ^ slashs - ones) | (x - blanks)) &^ x & highs
-}
-
-// body reads the string at i (its opening quote) and returns its value: a
-// slice of b when it has no escapes, else of the scratch, where it is
-// unescaped. Bad escapes, lone surrogates, control characters and bad
-// UTF-8, which the general decoder reports, are surprises.
-func (r *wireReader) body() []byte {
-	if r.bad || r.peek() != '"' {
-		r.bad = true
-		return nil
-	}
-	start := r.i + 1
-	k, high := scanString(r.b, start)
-	if k < len(r.b) && r.b[k] == '"' {
-		if high && !utf8.Valid(r.b[start:k]) {
-			r.bad = true
-			return nil
-		}
-		r.i = k + 1
-		return r.b[start:k]
-	}
-	return r.unescape(start, k, high)
-}
-
-// unescape unescapes the string whose body starts at start into the
-// scratch, k being its first quote, backslash or control character.
-func (r *wireReader) unescape(start, k int, high bool) []byte {
-	b, out := r.b, r.it.a.scratch
-	off, i := len(out), start
-	for {
-		if k >= len(b) || b[k] < 0x20 {
-			r.bad = true // the end, or a control character
-			return nil
-		}
-		out = append(out, b[i:k]...)
-		if b[k] == '"' {
-			break
-		}
-		if k+1 >= len(b) {
-			r.bad = true
-			return nil
-		}
-		i = k + 2
-		switch e := b[k+1]; e {
-		case 'n':
-			out = append(out, '\n')
-		case '"', '\\', '/':
-			out = append(out, e)
-		case 't':
-			out = append(out, '\t')
-		case 'r':
-			out = append(out, '\r')
-		case 'b':
-			out = append(out, '\b')
-		case 'f':
-			out = append(out, '\f')
-		case 'u':
-			var ok bool
-			if out, i, ok = unescapeU(b, k, out); !ok {
-				r.bad = true
-				return nil
-			}
-		default:
-			r.bad = true
-			return nil
-		}
-		// The next stop, eight bytes at a time: escapes are close
-		// together in tracebacks.
-		for k = i; ; k += 8 {
-			if k+8 > len(b) {
-				var h bool
-				k, h = scanString(b, k)
-				high = high || h
-				break
-			}
-			x := binary.LittleEndian.Uint64(b[k:])
-			high = high || x&highs != 0
-			if m := stops(x); m != 0 {
-				k += bits.TrailingZeros64(m) >> 3
-				break
-			}
-		}
-	}
-	// Escapes are ASCII: the raw body is valid UTF-8 when the value is.
-	if high && !utf8.Valid(b[start:k]) {
-		r.bad = true
-		return nil
-	}
-	r.i = k + 1
-	r.it.a.scratch = out
-	return out[off:]
-}
-
-// unescapeU appends the character of the \u escape at k (and of the low
-// surrogate's escape after it), and returns where the string goes on.
-func unescapeU(b []byte, k int, out []byte) ([]byte, int, bool) {
-	r1, ok := hex4(b, k+2)
-	if !ok {
-		return out, 0, false
-	}
-	i := k + 6
-	if utf16.IsSurrogate(r1) {
-		if i+1 >= len(b) || b[i] != '\\' || b[i+1] != 'u' {
-			return out, 0, false
-		}
-		r2, ok := hex4(b, i+2)
-		if !ok {
-			return out, 0, false
-		}
-		r1 = utf16.DecodeRune(r1, r2)
-		if r1 == utf8.RuneError {
-			return out, 0, false
-		}
-		i += 6
-	}
-	return utf8.AppendRune(out, r1), i, true
-}
-
-// str reads a string value into a string of its own.
-func (r *wireReader) str(dst *string) {
-	if s := r.body(); !r.bad {
-		*dst = r.it.string(s)
-	}
-}
-
-// view reads a string value into a borrowed string: valid until the
-// input or the scratch is reused.
-func (r *wireReader) view(dst *string) {
-	if s := r.body(); !r.bad && len(s) > 0 {
-		*dst = unsafe.String(&s[0], len(s))
-	}
-}
-
-func hex4(s []byte, i int) (rune, bool) {
-	if i+4 > len(s) {
-		return 0, false
-	}
-	var v rune
-	for _, c := range s[i : i+4] {
-		switch {
-		case c >= '0' && c <= '9':
-			v = v<<4 | rune(c-'0')
-		case c >= 'a' && c <= 'f':
-			v = v<<4 | rune(c-'a'+10)
-		case c >= 'A' && c <= 'F':
-			v = v<<4 | rune(c-'A'+10)
-		default:
-			return 0, false
-		}
-	}
-	return v, true
-}
-
 // skip reads any value through, at the given depth of nesting.
 func (r *wireReader) skip(depth int) {
 	switch c := r.peek(); {
@@ -621,87 +435,46 @@ func (r *wireReader) skip(depth int) {
 	}
 }
 
-// skipString reads through a string that is not kept, refusing what the
-// general decoder refuses: a raw control character, a bad escape. (Bad
-// UTF-8 and lone surrogates it reads, replaced.) It looks at eight bytes
-// at a time, and goes on after an escape without a call.
-func (r *wireReader) skipString() {
-	b, i := r.b, r.i+1
-	for {
-		if i+8 > len(b) {
-			i, _ = scanString(b, i)
-		} else {
-			x := binary.LittleEndian.Uint64(b[i:])
-			m := stops(x)
-			if m == 0 {
-				i += 8
-				continue
-			}
-			i += bits.TrailingZeros64(m) >> 3
-		}
-		if i >= len(b) || b[i] < 0x20 {
-			r.bad = true // the end, or a control character
-			return
-		}
-		if b[i] == '"' {
-			r.i = i + 1
-			return
-		}
-		if i+1 >= len(b) {
-			r.bad = true
-			return
-		}
-		switch b[i+1] {
-		case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-			i += 2
-		case 'u':
-			if _, ok := hex4(b, i+2); !ok {
-				r.bad = true
-				return
-			}
-			i += 6
-		default:
-			r.bad = true
-			return
-		}
-	}
-}
-
 // number reads a number through, as JSON writes numbers:
 // -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?.
 func (r *wireReader) number() {
-	digits := func() int {
-		n := 0
-		for r.i < len(r.b) && r.b[r.i] >= '0' && r.b[r.i] <= '9' {
-			r.i++
-			n++
-		}
-		return n
+	b, i := r.b, r.i
+	if b[i] == '-' {
+		i++
 	}
-	if r.b[r.i] == '-' {
-		r.i++
-	}
-	start := r.i
-	if n := digits(); n == 0 || n > 1 && r.b[start] == '0' {
+	start := i
+	i = digits(b, i)
+	if i == start || i-start > 1 && b[start] == '0' {
 		r.bad = true
 		return
 	}
-	if r.i < len(r.b) && r.b[r.i] == '.' {
-		r.i++
-		if digits() == 0 {
+	if i < len(b) && b[i] == '.' {
+		if i++; digits(b, i) == i {
 			r.bad = true
 			return
 		}
+		i = digits(b, i)
 	}
-	if r.i < len(r.b) && (r.b[r.i] == 'e' || r.b[r.i] == 'E') {
-		r.i++
-		if r.i < len(r.b) && (r.b[r.i] == '+' || r.b[r.i] == '-') {
-			r.i++
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		if i++; i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
 		}
-		if digits() == 0 {
+		if digits(b, i) == i {
 			r.bad = true
+			return
 		}
+		i = digits(b, i)
 	}
+	r.i = i
+}
+
+// digits returns the index of the first byte at or after i that is not a
+// digit.
+func digits(b []byte, i int) int {
+	for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+		i++
+	}
+	return i
 }
 
 func (r *wireReader) literal(lit string) {
@@ -783,10 +556,6 @@ func (r *wireReader) failedState(s *wireFailedState) {
 	var seen fields
 	prev := -1
 	for n := r.field(failedStateKeys, &prev, true); n != endFields; n = r.field(failedStateKeys, &prev, false) {
-		if n == skipField {
-			r.skip(0)
-			continue
-		}
 		if !seen.first(uint(n)) {
 			r.bad = true
 			return
@@ -801,7 +570,7 @@ func (r *wireReader) failedState(s *wireFailedState) {
 		case 3:
 			r.str(&s.Name)
 		case 4:
-			r.view(&s.Comment)
+			r.str(&s.Comment)
 		}
 	}
 }
@@ -824,10 +593,6 @@ func (r *wireReader) compileError(e *wireCompileError) {
 	var seen fields
 	prev := -1
 	for n := r.field(compileErrorKeys, &prev, true); n != endFields; n = r.field(compileErrorKeys, &prev, false) {
-		if n == skipField {
-			r.skip(0)
-			continue
-		}
 		if !seen.first(uint(n)) {
 			r.bad = true
 			return
@@ -838,7 +603,7 @@ func (r *wireReader) compileError(e *wireCompileError) {
 		case 1:
 			r.str(&e.State)
 		case 2:
-			r.view(&e.Message)
+			r.str(&e.Message)
 		case 3:
 			r.strings(&e.URLs)
 		}
@@ -853,10 +618,6 @@ func (r *wireReader) failure(f *wireFailure) {
 	var seen fields
 	prev := -1
 	for n := r.field(failureKeys, &prev, true); n != endFields; n = r.field(failureKeys, &prev, false) {
-		if n == skipField {
-			r.skip(0)
-			continue
-		}
 		if !seen.first(uint(n)) {
 			r.bad = true
 			return
@@ -875,11 +636,11 @@ func (r *wireReader) failure(f *wireFailure) {
 			}
 			f.Result = &a.result
 		case 1:
-			r.view(&f.Status)
+			r.str(&f.Status)
 		case 2:
-			r.view(&f.Message)
+			r.str(&f.Message)
 		case 3:
-			r.view(&f.Window)
+			r.str(&f.Window)
 		case 4:
 			if !r.enter('[') {
 				return
@@ -904,10 +665,6 @@ func (r *wireReader) commit(c *wireCommit) {
 	var seen fields
 	prev := -1
 	for n := r.field(commitKeys, &prev, true); n != endFields; n = r.field(commitKeys, &prev, false) {
-		if n == skipField {
-			r.skip(0)
-			continue
-		}
 		if !seen.first(uint(n)) {
 			r.bad = true
 			return
@@ -924,7 +681,7 @@ func (r *wireReader) commit(c *wireCommit) {
 		case 4:
 			r.str(&c.Path)
 		case 5:
-			r.view(&c.Change)
+			r.str(&c.Change)
 		}
 	}
 }
@@ -947,10 +704,6 @@ func (r *wireReader) job(j *wireJob) {
 	var seen fields
 	prev := -1
 	for n := r.field(jobKeys, &prev, true); n != endFields; n = r.field(jobKeys, &prev, false) {
-		if n == skipField {
-			r.skip(0)
-			continue
-		}
 		if !seen.first(uint(n)) {
 			r.bad = true
 			return

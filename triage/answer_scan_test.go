@@ -182,3 +182,105 @@ func TestDecodeFastScratch(t *testing.T) {
 		t.Errorf("decoded %+v, job %+v, last success %+v", m, *m.FailedJob, *m.LastSuccessJob)
 	}
 }
+
+// realisticSample returns answers of a realistic fleet the hand decoder
+// takes, one of each kind of minion and one with escapes everywhere.
+func realisticSample(t *testing.T) [][]byte {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := fleetgen.WriteRealistic(&buf, fleetgen.RealisticOptions{Minions: 400, Datacenters: 2, Seed: 3}); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	var out [][]byte
+	err := ReadAnswers(&buf, func(a MinionAnswer) error {
+		m, ok := decodeFast(Minion{ID: a.ID}, bytes.TrimSpace(a.Raw))
+		kind := string(m.Status)
+		if len(m.CompileErrors) > 0 {
+			kind += " compile"
+		}
+		if ok && !seen[kind] {
+			seen[kind] = true
+			out = append(out, bytes.Clone(bytes.TrimSpace(a.Raw)))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) < 4 {
+		t.Fatalf("kinds of answers: %v", seen)
+	}
+	return append(out, []byte(`{"blame.last_failed_states": [{"__id__": "a\"b\\c\/d", "__sls__": "s\u00e9", "fun": "cmd.run", "name": "x\ty", "comment": "line1\nline2 \ud83d\ude00 \u0041 caf\u00e9 \"q\" \\ \/ \b\f\r\t end"}], "blame.last_highstate_failure": {"result": true, "status": "failing", "message": "m", "commits": [{"commit_id": "c\u0031", "change": "added"}], "window": "forward", "failed_job": {"jid": "1", "time": "t", "retcode": -2, "commit": "c", "codebase_version": "v"}, "last_success_job": null}, "blame.last_compile_errors": [{"error_types": ["render", "r\u00e9"], "state": "s", "message": "Traceback:\n  File \"x\"\n", "urls": [], "traceback": "T\n\"\\\u0041"}]}`))
+}
+
+// TestDecodePrefix: an answer where it lies in its input, the rest of the
+// input after it, decodes as the answer alone; cut anywhere inside, it is
+// given up on, without reading past the cut.
+func TestDecodePrefix(t *testing.T) {
+	rest := []byte(",\n    \"web-2\": {\"blame.last_failed_states\": []}}")
+	for _, raw := range realisticSample(t) {
+		want, ok := decodeFast(Minion{ID: "web-1"}, raw)
+		if !ok {
+			t.Fatalf("hand decoder gave up on %.200s", raw)
+		}
+		in := append(bytes.Clone(raw), rest...)
+		got, n, ok := decodePrefix(Minion{ID: "web-1"}, in)
+		if !ok || n != len(raw) || !reflect.DeepEqual(got, want) {
+			t.Errorf("in its input: ok %v, took %d of %d bytes\ngot  %+v\nwant %+v", ok, n, len(raw), got, want)
+		}
+		for cut := range len(raw) {
+			// A copy of exactly the bytes before the cut: reading past
+			// them panics.
+			if _, _, ok := decodePrefix(Minion{ID: "web-1"}, bytes.Clone(raw[:cut])); ok {
+				t.Fatalf("cut at %d of %d: decoded %.200s", cut, len(raw), raw[:cut])
+			}
+		}
+	}
+}
+
+// TestDecodePrefixKeepsNoInput: what a decoding returns holds nothing of
+// its input nor of the decoder's scratch, which are reused.
+func TestDecodePrefixKeepsNoInput(t *testing.T) {
+	sample := realisticSample(t)
+	var kept []Minion
+	var inputs [][]byte
+	for range 3 {
+		for _, raw := range sample {
+			in := bytes.Clone(raw)
+			m, _, ok := decodePrefix(Minion{ID: "web-1"}, in)
+			if !ok {
+				t.Fatalf("hand decoder gave up on %.200s", raw)
+			}
+			kept = append(kept, m)
+			inputs = append(inputs, in)
+		}
+	}
+	for _, in := range inputs {
+		for i := range in {
+			in[i] = 'x'
+		}
+	}
+	for i, m := range kept {
+		want := decodeMinionSlow("web-1", sample[i%len(sample)])
+		if !reflect.DeepEqual(m, want) {
+			t.Errorf("after its input was overwritten:\ngot  %+v\nwant %+v", m, want)
+		}
+	}
+}
+
+// TestDecodeFastDeepValue: a deeply nested value in a field that is not
+// kept is left to the general decoder, whose diagnosis stands.
+func TestDecodeFastDeepValue(t *testing.T) {
+	deep := `{"x": ` + strings.Repeat("[", 100000) + strings.Repeat("]", 100000) + `, "blame.last_failed_states": [], "blame.last_highstate_failure": {"result": true, "status": "healthy"}, "blame.last_compile_errors": []}`
+	if _, ok := decodeFast(Minion{ID: "web-1"}, []byte(deep)); ok {
+		t.Error("hand decoder read 100 000 nested lists")
+	}
+	if m := DecodeMinion("web-1", []byte(deep)); m.Status != StatusBlameError {
+		t.Errorf("status %s (%s)", m.Status, m.Detail)
+	}
+	shallow := `{"x": ` + strings.Repeat("[", 60) + strings.Repeat("]", 60) + `, "blame.last_failed_states": [], "blame.last_highstate_failure": {"result": true, "status": "healthy"}, "blame.last_compile_errors": []}`
+	if !sameDecoding(t, []byte(shallow)) {
+		t.Error("hand decoder gave up on 60 nested lists")
+	}
+}
