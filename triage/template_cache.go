@@ -87,6 +87,16 @@ func TemplateOf(msg, minionID string) string {
 	if msg == "" {
 		return ""
 	}
+	t, first, ok := lineKeys.wholeTemplate(msg, minionID)
+	if ok {
+		return t
+	}
+	t = templateOf(msg, minionID)
+	lineKeys.keepWhole(first, msg, minionID, t)
+	return t
+}
+
+func templateOf(msg, minionID string) string {
 	kb := keyBuffers.Get().(*[]byte)
 	key, ok := templateKey((*kb)[:0], msg, minionID)
 	if !ok {

@@ -84,13 +84,14 @@ func plainID(id string) bool {
 // (less the blanks around them) between newlines. A line that does not
 // hold the minion's id has the same key for every minion, and most lines
 // of a traceback are the same on every minion: their keys come from a
-// cache of lines (lineKeys).
+// cache of lines (lineKeys). A line that holds values is keyed from the
+// last line of its kind (appendNearKey), and a line the message repeats (a
+// traceback ends with its first line) from its first time.
 func appendKey(b []byte, s, minionID string) []byte {
-	idAt := len(s) // where the id next stands in s (as text)
+	id := lineKeys.idBits(minionID)
 	tag := rand.Uint64() & 0xff
-	if minionID != "" {
-		idAt = indexFrom(s, minionID, 0)
-	}
+	// The first line keyed here rather than found, and its key in b.
+	memo, memoKey, memoKeyEnd := "", 0, 0
 	for i := 0; i < len(s); {
 		if isSpace(s[i]) {
 			e, nl := i, false
@@ -112,19 +113,40 @@ func appendKey(b []byte, s, minionID string) []byte {
 		for isSpace(s[le-1]) {
 			le--
 		}
-		if idAt < le {
-			b = appendLineKey(b, s[i:le], minionID)
-			idAt = indexFrom(s, minionID, le)
-		} else {
-			b = lineKeys.appendKey(b, s[i:le], tag)
-		}
+		line := s[i:le]
 		i = le
+		if len(line) == len(memo) && line == memo {
+			b = append(b, b[memoKey:memoKeyEnd]...)
+			continue
+		}
+		e, h := lineKeys.lookup(line)
+		if e != nil && (minionID == "" || !mayHold(e.ids, id) || !strings.Contains(line, minionID)) {
+			b = append(b, e.key...)
+			continue
+		}
+		idLo, idHi := -1, -1
+		if minionID != "" {
+			for k := indexFrom(line, minionID, 0); k < len(line); k = indexFrom(line, minionID, k+1) {
+				if idLo < 0 {
+					idLo = k
+				}
+				idHi = k + len(minionID)
+			}
+		}
+		start := len(b)
+		b = appendNearKey(b, line, minionID, idLo, idHi)
+		if idLo < 0 && e == nil {
+			lineKeys.admit(line, h, b[start:], tag)
+		}
+		if memo == "" && len(line) >= nearMinBytes {
+			memo, memoKey, memoKeyEnd = line, start, len(b)
+		}
 	}
 	return b
 }
 
-// appendLineKey appends the key of a line: s holds no newline and starts
-// and ends with no blank. It copies the runs of bytes that stay as they
+// appendLineKey appends the key of a line, or of the tokens of a line from
+// one on: s holds no newline and starts with no blank. It copies the runs of bytes that stay as they
 // are, eight bytes at a time (copyPlain), and looks closer only where
 // a run ends. When it meets "://" in a token it has already changed, it
 // starts over token by token (appendKeyTokens), which gives the same key.

@@ -166,3 +166,28 @@ func FuzzTemplateOf(f *testing.F) {
 		}
 	})
 }
+
+// TestNearLineMinions keys long lines with values from the last line of
+// their kind, on minions whose ids stand in different tokens, and in a
+// token that another minion's line holds as it is: the key is the one the
+// token-by-token builder makes.
+func TestNearLineMinions(t *testing.T) {
+	const tail = " Max retries exceeded with url: /v1/secret/data/minions/%s/tls (Caused by NewConnectionError('<urllib3.connection.HTTPSConnection object at 0x7f%x>: Failed to establish a new connection: [Errno 111] Connection refused'))"
+	rng := rand.New(rand.NewPCG(41, 42))
+	ids := []string{"web-dc01-000001", "web-dc01-000002", "db-dc02-000017", "web-dc01-000003"}
+	for round := range 3 {
+		for k, id := range ids {
+			other := ids[(k+1)%len(ids)]
+			for _, line := range []string{
+				fmt.Sprintf("Rendering SLS 'base:webserver.tls' failed for %s:"+tail, id, id, rng.Uint64()),
+				fmt.Sprintf("Rendering SLS 'base:webserver.tls' failed for %s:"+tail, other, id, rng.Uint64()),
+				fmt.Sprintf("Rendering SLS 'base:webserver.tls' failed for %s:"+tail, other, other, rng.Uint64()),
+				fmt.Sprintf("Rendering SLS 'base:webserver.tls' failed for %s:"+tail, "web-dc01-000002", "web-dc01-000002", rng.Uint64()),
+			} {
+				if got, want := appendKey(nil, line, id), appendKeyTokens(nil, line, id); string(got) != string(want) {
+					t.Fatalf("round %d, minion %s: key of %q\n got %q\nwant %q", round, id, line, got, want)
+				}
+			}
+		}
+	}
+}

@@ -28,6 +28,16 @@ const (
 type lineEntry struct {
 	hash      uint64
 	line, key string
+	// ids has the bits (idBits) of every text in the line that a minion's
+	// id could be taken for where it stands: the key, made for no
+	// minion, is the line's key for a minion whose bits are not all in.
+	ids [2]uint64
+	// msg is a whole message that starts with the line, tmpl its
+	// template for a minion whose id it does not hold, and msgIDs the
+	// bits of its texts, as ids: a message with no values, on every
+	// minion, is found as it is (wholeTemplate).
+	msg, tmpl string
+	msgIDs    [2]uint64
 }
 
 type lineCache struct {
@@ -38,24 +48,136 @@ type lineCache struct {
 
 var lineKeys = &lineCache{seed: maphash.MakeSeed()}
 
-// appendKey appends the key of a line: s holds no newline, starts and ends
-// with no blank, and does not hold the minion's id. tag tells one message
-// from another (in the low 8 bits), so that a line seen twice in one
-// message (a traceback repeats its first line last) is not kept for that.
-func (c *lineCache) appendKey(b []byte, s string, tag uint64) []byte {
+// lookup returns the entry of a line, if the cache holds it, and the
+// line's hash. s holds no newline and starts and ends with no blank; the
+// entry's key is the line's for no minion.
+func (c *lineCache) lookup(s string) (*lineEntry, uint64) {
 	if len(s) < lineMinBytes || len(s) > lineMaxBytes {
-		return appendLineKey(b, s, "")
+		return nil, 0
 	}
 	h := maphash.String(c.seed, s)
-	slot := h % lineSlots
-	if e := c.slots[slot].Load(); e != nil && e.hash == h && e.line == s {
-		return append(b, e.key...)
+	if e := c.slots[h%lineSlots].Load(); e != nil && e.hash == h && e.line == s {
+		return e, h
 	}
-	start := len(b)
-	b = appendLineKey(b, s, "")
+	return nil, h
+}
+
+// admit keeps the key of a line that lookup did not find, when the line
+// was seen before in another message. tag tells one message from another
+// (in its low 8 bits), so that a line seen twice in one message (a
+// traceback repeats its first line last) is not kept for that.
+func (c *lineCache) admit(s string, h uint64, key []byte, tag uint64) {
+	if len(s) < lineMinBytes || len(s) > lineMaxBytes {
+		return
+	}
+	slot := h % lineSlots
 	if seen := c.seen[slot].Swap(h&^0xff | tag); seen&^0xff == h&^0xff && seen&0xff != tag {
 		// A copy: s may be read from a buffer that is reused.
-		c.slots[slot].Store(&lineEntry{hash: h, line: strings.Clone(s), key: string(b[start:])})
+		c.slots[slot].Store(&lineEntry{hash: h, line: strings.Clone(s), key: string(key), ids: c.idTexts(s)})
 	}
-	return b
+}
+
+// idBits returns the two bits, of 128, that stand for a minion's id.
+func (c *lineCache) idBits(id string) [2]uint8 {
+	h := maphash.String(c.seed, id)
+	return [2]uint8{uint8(h & 127), uint8(h >> 7 & 127)}
+}
+
+// mayHold reports whether the texts of bits may hold the id of idBits.
+func mayHold(bits [2]uint64, id [2]uint8) bool {
+	return bits[id[0]/64]&(1<<(id[0]%64)) != 0 && bits[id[1]/64]&(1<<(id[1]%64)) != 0
+}
+
+// idTexts returns the bits of every text of s that a minion's id could be
+// taken for (isMinionIn): ids are plain (plainID), so such a text starts a
+// word, runs over letters, digits, dots, dashes and underscores, and ends
+// where a word does. A run of those too long to list has all bits set.
+func (c *lineCache) idTexts(s string) (bits [2]uint64) {
+	set := func(t string) {
+		for _, b := range c.idBits(t) {
+			bits[b/64] |= 1 << (b % 64)
+		}
+	}
+	for i := 0; i < len(s); {
+		if !plainByte(s[i]) {
+			i++
+			continue
+		}
+		j := i
+		for j < len(s) && plainByte(s[j]) {
+			j++
+		}
+		if j-i > 64 {
+			return [2]uint64{^uint64(0), ^uint64(0)}
+		}
+		for a := i; a < j; a++ {
+			if a > 0 && isWord(s[a-1]) || !isAlnum(s[a]) {
+				continue
+			}
+			for z := a + 1; z <= j; z++ {
+				if z == len(s) || !isWord(s[z]) {
+					set(s[a:z])
+				}
+			}
+		}
+		i = j
+	}
+	return bits
+}
+
+// plainByte reports the bytes of plain ids.
+func plainByte(c byte) bool {
+	return isAlnum(c) || c == '.' || c == '-' || c == '_'
+}
+
+func isAlnum(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+}
+
+// wholeMaxBytes bounds the messages kept whole.
+const wholeMaxBytes = 512
+
+// leadingLine returns the first line of msg, less the blanks around it.
+func leadingLine(msg string) string {
+	i := 0
+	for i < len(msg) && isSpace(msg[i]) {
+		i++
+	}
+	e := len(msg)
+	if k := strings.IndexByte(msg[i:], '\n'); k >= 0 {
+		e = i + k
+	}
+	for e > i && isSpace(msg[e-1]) {
+		e--
+	}
+	return msg[i:e]
+}
+
+// wholeTemplate returns the template of a message kept whole, and the
+// entry of its first line when the message is not (nil if none).
+func (c *lineCache) wholeTemplate(msg, minionID string) (string, *lineEntry, bool) {
+	if len(msg) > wholeMaxBytes {
+		return "", nil, false
+	}
+	e, _ := c.lookup(leadingLine(msg))
+	if e == nil {
+		return "", nil, false
+	}
+	if len(e.msg) == len(msg) && e.msg == msg &&
+		(minionID == "" || !mayHold(e.msgIDs, c.idBits(minionID)) || !strings.Contains(msg, minionID)) {
+		return e.tmpl, nil, true
+	}
+	return "", e, false
+}
+
+// keepWhole keeps a message and its template in the entry of its first
+// line, when that holds none yet and the message does not hold the id of
+// the minion the template was made for.
+func (c *lineCache) keepWhole(e *lineEntry, msg, minionID, tmpl string) {
+	if e == nil || e.msg != "" || minionID != "" && strings.Contains(msg, minionID) {
+		return
+	}
+	n := *e
+	n.msg, n.tmpl, n.msgIDs = strings.Clone(msg), tmpl, c.idTexts(msg)
+	c.slots[e.hash%lineSlots].CompareAndSwap(e, &n)
 }
