@@ -25,10 +25,11 @@ const (
 // Aggregator folds classified minions into counts and ranked causes. It is
 // safe for concurrent use; decode minions outside it and Add them.
 //
-// Two locks: ids guards the datacenters and which minions each expects
-// and has heard from; mu guards the counts and causes. Add takes one after
-// the other, never both, so that one minion's answer is checked while
-// another's is counted; Finish takes both, mu first.
+// Two locks, always taken in this order: ids guards the datacenters and
+// which minions each expects and has heard from; mu guards the counts and
+// causes. Add lets go of ids once it holds mu, so that one minion's answer
+// is checked while another's is counted, and Finish never sees a minion
+// checked but not counted.
 type Aggregator struct {
 	commitURL string
 
@@ -158,8 +159,8 @@ func (a *Aggregator) Expect(dc string, ids []string) {
 // the same datacenter is ignored.
 func (a *Aggregator) Add(m Minion) bool {
 	// What the minion's failures are, which services they name, and the
-	// hashes the counting goes by are worked out before taking the lock:
-	// only the counting is under it.
+	// hashes the counting goes by are worked out before taking the locks:
+	// only the checking and the counting are under them.
 	id := hashString(m.ID)
 	var buf prepareBuf
 	var p preparedFailure
@@ -173,16 +174,15 @@ func (a *Aggregator) Add(m Minion) bool {
 	}
 	a.ids.Lock()
 	t := a.tally(m.Datacenter)
-	added := t.answered.add(id, m.ID)
-	if added && !t.expected.has(id, m.ID) {
-		t.unlisted++
-	}
-	a.ids.Unlock()
-	if !added {
+	if !t.answered.add(id, m.ID) {
+		a.ids.Unlock()
 		return false
 	}
-
+	if !t.expected.has(id, m.ID) {
+		t.unlisted++
+	}
 	a.mu.Lock()
+	a.ids.Unlock()
 	defer a.mu.Unlock()
 	t.counts.add(m.Status)
 	switch m.Status {
@@ -652,10 +652,10 @@ func (a *Aggregator) link(commit string) string {
 // returns the ranked causes and per-datacenter tallies (in the order the
 // datacenters were first seen).
 func (a *Aggregator) Finish() (Counts, []Cause, map[string]Counts) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
 	a.ids.Lock()
 	defer a.ids.Unlock()
+	a.mu.Lock()
+	defer a.mu.Unlock()
 	for _, dc := range a.dcOrder {
 		t := a.dcs[dc]
 		t.expected.all(func(id string) {

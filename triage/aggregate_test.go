@@ -1,10 +1,15 @@
 package triage
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"slices"
+	"sync"
 	"testing"
+
+	"github.com/sift-chatops/sift/internal/fleetgen"
 )
 
 type minionSpec struct {
@@ -195,5 +200,65 @@ func TestDuplicateAnswerCountsOnce(t *testing.T) {
 	counts, causes, _ := agg.Finish()
 	if counts.Failing != 1 || causes[0].Minions != 1 {
 		t.Errorf("counts %+v, cause minions %d", counts, causes[0].Minions)
+	}
+}
+
+// TestRealisticFleetOrderFree: the realistic fleet's report, every cause
+// with its evidence and examples, is the same whatever the order its
+// minions are added in, from one goroutine or several, with some minions
+// answering twice. Its largest causes hold more distinct messages than
+// are kept, so which are kept differs from order to order.
+func TestRealisticFleetOrderFree(t *testing.T) {
+	var in bytes.Buffer
+	if err := fleetgen.WriteRealistic(&in, fleetgen.RealisticOptions{Minions: 5000, Datacenters: 4, Seed: 3}); err != nil {
+		t.Fatal(err)
+	}
+	var minions []Minion
+	err := ReadAnswers(&in, func(a MinionAnswer) error {
+		m := DecodeMinion(a.ID, a.Raw)
+		m.Datacenter = a.ID[4:8]
+		minions = append(minions, m)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	render := func(agg *Aggregator) string {
+		counts, causes, perDC := agg.Finish()
+		out, err := json.Marshal(struct {
+			Counts Counts
+			Causes []Cause
+			PerDC  map[string]Counts
+		}{counts, causes, perDC})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(out)
+	}
+	agg := NewAggregator("https://git.example.com/salt/-/commit/{commit}")
+	agg.Expect("dc00", []string{"web-dc00-999999"})
+	for _, m := range minions {
+		agg.Add(m)
+	}
+	want := render(agg)
+	for run := range 3 {
+		shuffled := slices.Concat(minions, minions[:500]) // answers twice
+		rand.New(rand.NewPCG(uint64(run), 11)).Shuffle(len(shuffled), func(i, j int) { shuffled[i], shuffled[j] = shuffled[j], shuffled[i] })
+		agg := NewAggregator("https://git.example.com/salt/-/commit/{commit}")
+		var wg sync.WaitGroup
+		for part := range 3 {
+			wg.Go(func() {
+				if part == 0 {
+					agg.Expect("dc00", []string{"web-dc00-999999"})
+				}
+				for i := part; i < len(shuffled); i += 3 {
+					agg.Add(shuffled[i])
+				}
+			})
+		}
+		wg.Wait()
+		if got := render(agg); got != want {
+			t.Fatalf("run %d differs:\n%s\nwant\n%s", run, got, want)
+		}
 	}
 }
