@@ -13,15 +13,17 @@ import "encoding/binary"
 // first.
 type keySet struct {
 	id   int
-	keys []wireKey
+	n    int
+	keys [maxKeys]wireKey
 }
 
 // A wireKey is a key, its closing quote and a colon as little-endian
 // words, zero past the end, and the masks of its bytes in them.
 type wireKey struct {
-	name  string
-	field int
 	w, m  [maxKeyWords]uint64
+	long  bool // more than two words
+	field int
+	name  string
 }
 
 const (
@@ -49,14 +51,16 @@ func newKeySet(id int, kept, skipped []string) *keySet {
 	add := func(name string, field int) {
 		k := wireKey{name: name, field: field}
 		quoted := name + `":`
-		if len(quoted) > 8*maxKeyWords || len(ks.keys) == maxKeys {
+		if len(quoted) > 8*maxKeyWords || ks.n == maxKeys {
 			panic("triage: key set too large: " + name)
 		}
+		k.long = len(quoted) > 16
 		for i := 0; i < len(quoted); i++ {
 			k.w[i/8] |= uint64(quoted[i]) << (8 * (i % 8))
 			k.m[i/8] |= 0xff << (8 * (i % 8))
 		}
-		ks.keys = append(ks.keys, k)
+		ks.keys[ks.n] = k
+		ks.n++
 	}
 	for i, name := range kept {
 		add(name, i)
@@ -123,15 +127,14 @@ func (r *wireReader) keyIn(ks *keySet, prev *int, first bool) int {
 		start := i + 1
 		if start+8*maxKeyWords <= len(b) {
 			w := b[start : start+8*maxKeyWords]
-			x := [maxKeyWords]uint64{binary.LittleEndian.Uint64(w), binary.LittleEndian.Uint64(w[8:]),
-				binary.LittleEndian.Uint64(w[16:]), binary.LittleEndian.Uint64(w[24:])}
-			k := -1
+			x0, x1 := binary.LittleEndian.Uint64(w), binary.LittleEndian.Uint64(w[8:])
 			guess := &r.it.guess[ks.id][*prev+1]
-			if g := int(*guess); g < len(ks.keys) && ks.keys[g].match(&x) {
-				k = g
-			} else {
-				for j := range ks.keys {
-					if ks.keys[j].match(&x) {
+			k := int(*guess)
+			if kk := &ks.keys[k]; (x0&kk.m[0]^kk.w[0])|(x1&kk.m[1]^kk.w[1]) != 0 || kk.long && !kk.matchTail(w) {
+				k = -1
+				for j := range ks.keys[:ks.n] {
+					kk := &ks.keys[j]
+					if (x0&kk.m[0]^kk.w[0])|(x1&kk.m[1]^kk.w[1]) == 0 && (!kk.long || kk.matchTail(w)) {
 						k = j
 						*guess = uint8(j)
 						break
@@ -156,7 +159,7 @@ func (r *wireReader) keyIn(ks *keySet, prev *int, first bool) int {
 			return endFields
 		}
 		k := -1
-		for j := range ks.keys {
+		for j := range ks.keys[:ks.n] {
 			if string(b[start:end]) == ks.keys[j].name {
 				k = j
 				break
@@ -178,14 +181,17 @@ func (r *wireReader) keyIn(ks *keySet, prev *int, first bool) int {
 	}
 }
 
-func (k *wireKey) match(x *[maxKeyWords]uint64) bool {
-	return (x[0]&k.m[0]^k.w[0])|(x[1]&k.m[1]^k.w[1])|(x[2]&k.m[2]^k.w[2])|(x[3]&k.m[3]^k.w[3]) == 0
+// matchTail reports whether the third and fourth words of w hold the
+// rest of a long key.
+func (k *wireKey) matchTail(w []byte) bool {
+	x2, x3 := binary.LittleEndian.Uint64(w[16:]), binary.LittleEndian.Uint64(w[24:])
+	return (x2&k.m[2]^k.w[2])|(x3&k.m[3]^k.w[3]) == 0
 }
 
 // kept returns the keys of the fields kept, in their order.
 func (ks *keySet) kept() []string {
 	var names []string
-	for _, k := range ks.keys {
+	for _, k := range ks.keys[:ks.n] {
 		if k.field != skipField {
 			names = append(names, k.name)
 		}

@@ -145,31 +145,36 @@ func (it *interner) classify(m Minion) Minion {
 	return classify(m, &a.f, a.states, a.errs)
 }
 
-// own copies what a failing minion keeps of the borrowed strings: its
-// comments and compile errors' messages into one new string, its compile
-// errors' lists into one new array (two allocations for the minion, not
-// one per string and list; the aggregator copies what it keeps of a
-// message, so the string does not outlive the minion), and the short
-// strings, which repeat from minion to minion, through the interner.
+// own copies what a failing minion keeps of the borrowed strings: what
+// differs from minion to minion and outlives no minion (comments, compile
+// errors' messages, state names, job ids: the aggregator copies what it
+// keeps of a message) into one new string, its compile errors' lists
+// into one new array (two allocations for the minion, not one per string
+// and list), and the short strings, which repeat from minion to minion
+// and which the aggregator keeps, through the interner.
 func (it *interner) own() {
 	a := &it.a
-	n, lists := 0, 0
+	n, lists := len(a.jobs[0].JID)+len(a.jobs[1].JID), 0
 	for i := range a.states {
-		n += len(a.states[i].Comment)
+		n += len(a.states[i].Comment) + len(a.states[i].Name)
 	}
 	for i := range a.errs {
 		n += len(a.errs[i].Message)
 		lists += len(a.errs[i].ErrorTypes) + len(a.errs[i].URLs)
 	}
-	// One string for them all, made without zeroing it first.
+	// One string for them all, made without zeroing it first, in the
+	// order keep takes them.
 	var sb strings.Builder
 	sb.Grow(n)
 	for i := range a.states {
 		sb.WriteString(a.states[i].Comment)
+		sb.WriteString(a.states[i].Name)
 	}
 	for i := range a.errs {
 		sb.WriteString(a.errs[i].Message)
 	}
+	sb.WriteString(a.jobs[0].JID)
+	sb.WriteString(a.jobs[1].JID)
 	text := sb.String()
 	keep := func(s *string) {
 		n := len(*s)
@@ -178,7 +183,8 @@ func (it *interner) own() {
 	for i := range a.states {
 		s := &a.states[i]
 		keep(&s.Comment)
-		s.ID, s.SLS, s.Fun, s.Name = it.intern(s.ID), it.intern(s.SLS), it.intern(s.Fun), it.intern(s.Name)
+		keep(&s.Name)
+		s.ID, s.SLS, s.Fun = it.intern(s.ID), it.intern(s.SLS), it.intern(s.Fun)
 	}
 	var strs []string
 	if lists > 0 {
@@ -211,7 +217,8 @@ func (it *interner) own() {
 	}
 	for i := range a.jobs {
 		j := &a.jobs[i]
-		j.JID, j.Time, j.Commit, j.CodebaseVersion = it.intern(j.JID), it.intern(j.Time), it.intern(j.Commit), it.intern(j.CodebaseVersion)
+		keep(&j.JID)
+		j.Time, j.Commit, j.CodebaseVersion = it.intern(j.Time), it.intern(j.Commit), it.intern(j.CodebaseVersion)
 	}
 }
 
