@@ -84,9 +84,9 @@ func plainID(id string) bool {
 // (less the blanks around them) between newlines. A line that does not
 // hold the minion's id has the same key for every minion, and most lines
 // of a traceback are the same on every minion: their keys come from a
-// cache of lines (lineKeys). A line that holds values is keyed from the
-// last line of its kind (appendNearKey), and a line the message repeats (a
-// traceback ends with its first line) from its first time.
+// cache of lines (lineKeys). A line that holds values is keyed from a
+// line of its kind seen before (appendNearKey), and a line the message
+// repeats (a traceback ends with its first line) from its first time.
 func appendKey(b []byte, s, minionID string) []byte {
 	id := lineKeys.idBits(minionID)
 	tag := rand.Uint64() & 0xff
@@ -146,10 +146,11 @@ func appendKey(b []byte, s, minionID string) []byte {
 }
 
 // appendLineKey appends the key of a line, or of the tokens of a line from
-// one on: s holds no newline and starts with no blank. It copies the runs of bytes that stay as they
-// are, eight bytes at a time (copyPlain), and looks closer only where
-// a run ends. When it meets "://" in a token it has already changed, it
-// starts over token by token (appendKeyTokens), which gives the same key.
+// one on: s holds no newline and starts with no blank. It copies the runs
+// of bytes that stay as they are, eight bytes at a time (copyPlain), and
+// looks closer only where a run ends. When it meets "://" in a token it
+// has already changed, it starts over token by token (appendKeyTokens),
+// which gives the same key.
 func appendLineKey(b []byte, s, minionID string) []byte {
 	// Room for the longest key of s: each byte of it becomes at most
 	// three (a one-byte id), and copyPlain writes eight bytes at a time.

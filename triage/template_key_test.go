@@ -167,7 +167,7 @@ func FuzzTemplateOf(f *testing.F) {
 	})
 }
 
-// TestNearLineMinions keys long lines with values from the last line of
+// TestNearLineMinions keys long lines with values from a line of
 // their kind, on minions whose ids stand in different tokens, and in a
 // token that another minion's line holds as it is: the key is the one the
 // token-by-token builder makes.

@@ -11,10 +11,10 @@ import (
 // The near-line cache serves lines that hold per-minion values: a syslog
 // line with its time, pid and host, a Vault error with the minion's path.
 // Most of such a line is the same on every minion; only a few tokens
-// differ. A line is keyed from the last line of its kind (the same first
-// two tokens and last token): the tokens before the first byte on which
-// they differ and after the last one take their keys from that line's, and
-// only the tokens between are keyed. The key of a line is the keys of its
+// differ. A line is keyed from a line of its kind seen before (the same
+// first two tokens and last token): the tokens before the first byte on
+// which they differ and after the last one take their keys from that
+// line's, and only the tokens between are keyed. The key of a line is the keys of its
 // tokens joined by blanks, each token's from the token alone, so this is
 // the line's key, provided that no token outside the differing ones holds
 // either minion's id (which one line marks and the other keeps), and that
@@ -68,7 +68,7 @@ func lineKind(s string) uint64 {
 }
 
 // appendNearKey appends the key of a line (as appendLineKey), from the
-// last line of its kind when it has one. idLo and idHi bound where the
+// line of its kind seen before, if any. idLo and idHi bound where the
 // minion's id stands in s as text, idLo < 0 when nowhere.
 func appendNearKey(b []byte, s, minionID string, idLo, idHi int) []byte {
 	if len(s) < nearMinBytes || len(s) > nearMaxBytes {
