@@ -32,12 +32,16 @@ func hashSignature(s Signature) uint64 {
 // templateHashes remembers the hashes of recent templates by where their
 // bytes are. Templates come from the template cache, one string for every
 // minion of a failure, so most are found by their address without reading
-// (or hashing) their thousand bytes again. An entry holds its template,
+// (or hashing) their hundreds of bytes again. An entry holds its template,
 // which keeps that memory from being freed and reused for another text
-// while the address is remembered.
+// while the address is remembered; so templates over templateHashMax are
+// not remembered, and the entries hold at most 2 MiB.
 var templateHashes [templateHashSlots]atomic.Pointer[templateHash]
 
-const templateHashSlots = 1 << 10
+const (
+	templateHashSlots = 1 << 9
+	templateHashMax   = 4 << 10
+)
 
 type templateHash struct {
 	tmpl string
@@ -49,11 +53,11 @@ type templateHash struct {
 const templateHashMin = 64
 
 func hashTemplate(t string) uint64 {
-	if len(t) < templateHashMin {
+	if len(t) < templateHashMin || len(t) > templateHashMax {
 		return hashString(t)
 	}
 	at := unsafe.StringData(t)
-	slot := &templateHashes[(uint64(uintptr(unsafe.Pointer(at)))^uint64(len(t)))*0x9e3779b97f4a7c15>>54]
+	slot := &templateHashes[(uint64(uintptr(unsafe.Pointer(at)))^uint64(len(t)))*0x9e3779b97f4a7c15>>55]
 	if e := slot.Load(); e != nil && unsafe.StringData(e.tmpl) == at && len(e.tmpl) == len(t) {
 		return e.hash
 	}
@@ -223,7 +227,11 @@ func (s *idSet) add(hash uint64, id string) bool {
 		return false
 	}
 	if s.n%idChunk == 0 {
-		s.ids = append(s.ids, make([]string, 0, idChunk))
+		var chunk []string // the first grows as a small set needs
+		if s.n > 0 {
+			chunk = make([]string, 0, idChunk)
+		}
+		s.ids = append(s.ids, chunk)
 	}
 	last := &s.ids[len(s.ids)-1]
 	*last = append(*last, id)
