@@ -32,12 +32,54 @@ func decodeFast(m Minion, raw []byte) (Minion, bool) {
 func decodePrefix(m Minion, b []byte) (Minion, int, bool) {
 	it := interners.Get().(*interner)
 	defer interners.Put(it)
+	return it.decode(m, b)
+}
+
+// decode is decodePrefix with this interner.
+func (it *interner) decode(m Minion, b []byte) (Minion, int, bool) {
+	for i := range it.same {
+		// An answer remembered, byte for byte.
+		if s := &it.same[i]; len(s.raw) > 0 && len(b) >= len(s.raw) && bytes.Equal(b[:len(s.raw)], s.raw) {
+			m.Status, m.Detail = s.status, s.detail
+			return m, len(s.raw), true
+		}
+	}
 	n, ok := it.scan(b)
 	if ok {
 		m = it.classify(m)
+		it.remember(m, b[:n])
 	}
 	it.done()
 	return m, n, ok
+}
+
+// An interner remembers a few answers of up to maxSame bytes.
+const (
+	sameAnswers = 4
+	maxSame     = 4 << 10
+)
+
+// sameAnswer is an answer remembered, and what it decoded to.
+type sameAnswer struct {
+	raw    []byte
+	status MinionStatus
+	detail string
+}
+
+// remember keeps a copy of an answer that decoded to a status and a
+// detail only (healthy, no jobs, a module that is missing or failed): a
+// fleet's healthy minions mostly answer the same bytes, the last success
+// of one job, and the next such answer is known by a compare. A failing
+// minion's answer is not kept: its templates depend on its id.
+func (it *interner) remember(m Minion, raw []byte) {
+	if m.Status == StatusFailing || len(raw) > maxSame || m.FailedStates != nil || m.CompileErrors != nil ||
+		m.Commits != nil || m.FailedJob != nil || m.LastSuccessJob != nil || m.Window != "" {
+		return
+	}
+	// The oldest makes room.
+	last := it.same[len(it.same)-1].raw
+	copy(it.same[1:], it.same[:len(it.same)-1])
+	it.same[0] = sameAnswer{append(last[:0], raw...), m.Status, m.Detail}
 }
 
 // interner holds what one decoding needs and reuses: the wire values
@@ -47,6 +89,8 @@ type interner struct {
 	a     scanned
 	guess keyGuesses
 	slots [internSlots]string
+	// The answers remembered, the last first.
+	same [sameAnswers]sameAnswer
 }
 
 // scanned is one answer as the hand decoder reads it. Its lists are

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"math/rand/v2"
 	"reflect"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -282,5 +283,48 @@ func TestDecodeFastDeepValue(t *testing.T) {
 	shallow := `{"x": ` + strings.Repeat("[", 60) + strings.Repeat("]", 60) + `, "blame.last_failed_states": [], "blame.last_highstate_failure": {"result": true, "status": "healthy"}, "blame.last_compile_errors": []}`
 	if !sameDecoding(t, []byte(shallow)) {
 		t.Error("hand decoder gave up on 60 nested lists")
+	}
+}
+
+// TestDecodeSameAnswer: an answer the decoder remembers, given again for
+// another minion, decodes as the general decoder decodes it; a failing
+// answer between them changes nothing.
+func TestDecodeSameAnswer(t *testing.T) {
+	sample := realisticSample(t)
+	it := new(interner)
+	for round := range 3 {
+		for _, raw := range sample {
+			// The minion's own id, where its answer names it, masks to
+			// another template than a stranger's.
+			own := string(regexp.MustCompile(`web-dc[0-9]+-[0-9]+`).Find(raw))
+			for _, id := range []string{"web-1", own, "db-2"} {
+				in := append(bytes.Clone(raw), " {}"...)
+				m, n, ok := it.decode(Minion{ID: id}, in)
+				if !ok || n != len(raw) {
+					t.Fatalf("round %d: ok %v, took %d of %d bytes", round, ok, n, len(raw))
+				}
+				if want := decodeMinionSlow(id, raw); !reflect.DeepEqual(m, want) {
+					t.Errorf("round %d, %s:\ngot  %+v\nwant %+v", round, id, m, want)
+				}
+			}
+		}
+	}
+	if len(it.same[0].raw) == 0 {
+		t.Error("no answer remembered")
+	}
+}
+
+// TestRememberKnowsMinion: remember keeps a status and a detail only, and
+// checks that a minion holds nothing else: a field added to Minion must be
+// checked there too.
+func TestRememberKnowsMinion(t *testing.T) {
+	var got []string
+	typ := reflect.TypeOf(Minion{})
+	for i := range typ.NumField() {
+		got = append(got, typ.Field(i).Name)
+	}
+	want := []string{"ID", "Datacenter", "Status", "Detail", "FailedStates", "Commits", "FailedJob", "LastSuccessJob", "CompileErrors", "Window"}
+	if !slices.Equal(got, want) {
+		t.Errorf("Minion's fields are %v; interner.remember knows %v", got, want)
 	}
 }
