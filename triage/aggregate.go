@@ -445,7 +445,7 @@ func failures(m Minion, out []stateFailure, sc *foldScratch) []stateFailure {
 const maxFailuresCompared = 32
 
 // preparedFailure is what Add works out of a failing minion before it
-// takes the lock.
+// takes the locks.
 type preparedFailure struct {
 	fails    []stateFailure
 	services []serviceHit
