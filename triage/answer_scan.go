@@ -91,6 +91,13 @@ type interner struct {
 	slots [internSlots]string
 	// The answers remembered, the last first.
 	same [sameAnswers]sameAnswer
+	// The commits and the last success of the last failing minion, as
+	// written and with their strings its own: most minions a bad commit
+	// broke report the same commits, and the same last success.
+	commits      []byte
+	commitsOwned []wireCommit
+	success      []byte
+	successOwned wireJob
 }
 
 // scanned is one answer as the hand decoder reads it. Its lists are
@@ -113,6 +120,10 @@ type scanned struct {
 	saidSet uint8
 	// scratch holds the strings that had escapes, unescaped.
 	scratch []byte
+	// The commits and the last success as written, when read; or that
+	// they are the ones remembered, whose strings are the interner's.
+	commitsRaw, successRaw   []byte
+	commitsSame, successSame bool
 }
 
 // maxScratch bounds the scratch a pooled interner keeps between answers.
@@ -198,7 +209,7 @@ func (it *interner) classify(m Minion) Minion {
 // and which the aggregator keeps, through the interner.
 func (it *interner) own() {
 	a := &it.a
-	n, lists := len(a.jobs[0].JID)+len(a.jobs[1].JID), 0
+	n, lists := len(a.jobs[0].JID), 0
 	for i := range a.states {
 		n += len(a.states[i].Comment) + len(a.states[i].Name)
 	}
@@ -218,7 +229,6 @@ func (it *interner) own() {
 		sb.WriteString(a.errs[i].Message)
 	}
 	sb.WriteString(a.jobs[0].JID)
-	sb.WriteString(a.jobs[1].JID)
 	text := sb.String()
 	keep := func(s *string) {
 		n := len(*s)
@@ -254,15 +264,25 @@ func (it *interner) own() {
 		keepList(&e.ErrorTypes)
 		keepList(&e.URLs)
 	}
-	for i := range a.f.Commits {
-		c := &a.f.Commits[i]
-		c.ID, c.AuthorName, c.AuthorEmail = it.intern(c.ID), it.intern(c.AuthorName), it.intern(c.AuthorEmail)
-		c.Datetime, c.Path = it.intern(c.Datetime), it.intern(c.Path)
+	if !a.commitsSame {
+		for i := range a.f.Commits {
+			c := &a.f.Commits[i]
+			c.ID, c.AuthorName, c.AuthorEmail = it.intern(c.ID), it.intern(c.AuthorName), it.intern(c.AuthorEmail)
+			c.Datetime, c.Path, c.Change = it.intern(c.Datetime), it.intern(c.Path), it.intern(c.Change)
+		}
+		if len(a.commitsRaw) <= maxSame {
+			it.commits = append(it.commits[:0], a.commitsRaw...)
+			it.commitsOwned = append(it.commitsOwned[:0], a.f.Commits...)
+		}
 	}
-	for i := range a.jobs {
-		j := &a.jobs[i]
-		keep(&j.JID)
-		j.Time, j.Commit, j.CodebaseVersion = it.intern(j.Time), it.intern(j.Commit), it.intern(j.CodebaseVersion)
+	j := &a.jobs[0]
+	keep(&j.JID)
+	j.Time, j.Commit, j.CodebaseVersion = it.intern(j.Time), it.intern(j.Commit), it.intern(j.CodebaseVersion)
+	if j = &a.jobs[1]; !a.successSame {
+		j.JID, j.Time, j.Commit, j.CodebaseVersion = it.intern(j.JID), it.intern(j.Time), it.intern(j.Commit), it.intern(j.CodebaseVersion)
+		if a.successRaw != nil && len(a.successRaw) <= maxSame {
+			it.success, it.successOwned = append(it.success[:0], a.successRaw...), *j
+		}
 	}
 }
 
@@ -693,6 +713,12 @@ func (r *wireReader) failure(f *wireFailure) {
 		case 3:
 			r.str(&f.Window)
 		case 4:
+			if r.peek() == '[' && r.repeats(r.it.commits) {
+				a.commits = append(a.commits, r.it.commitsOwned...)
+				f.Commits, a.commitsSame = a.commits, true
+				continue
+			}
+			start := r.i
 			if !r.enter('[') {
 				return
 			}
@@ -700,11 +726,19 @@ func (r *wireReader) failure(f *wireFailure) {
 				a.commits = append(a.commits, wireCommit{})
 				r.commit(&a.commits[len(a.commits)-1])
 			}
-			f.Commits = a.commits
+			f.Commits, a.commitsRaw = a.commits, r.b[start:r.i]
 		case 5:
 			r.jobOrNull(&f.FailedJob, &a.jobs[0])
 		case 6:
-			r.jobOrNull(&f.LastSuccessJob, &a.jobs[1])
+			if r.peek() == '{' && r.repeats(r.it.success) {
+				a.jobs[1] = r.it.successOwned
+				f.LastSuccessJob, a.successSame = &a.jobs[1], true
+				continue
+			}
+			start := r.i
+			if r.jobOrNull(&f.LastSuccessJob, &a.jobs[1]); f.LastSuccessJob != nil {
+				a.successRaw = r.b[start:r.i]
+			}
 		}
 	}
 }
@@ -735,6 +769,16 @@ func (r *wireReader) commit(c *wireCommit) {
 			r.str(&c.Change)
 		}
 	}
+}
+
+// repeats moves past the value at the reader when its bytes are those of
+// raw, a whole value remembered.
+func (r *wireReader) repeats(raw []byte) bool {
+	if len(raw) == 0 || len(r.b)-r.i < len(raw) || !bytes.Equal(r.b[r.i:r.i+len(raw)], raw) {
+		return false
+	}
+	r.i += len(raw)
+	return true
 }
 
 // jobOrNull reads a job, or null (no such job).

@@ -328,3 +328,46 @@ func TestRememberKnowsMinion(t *testing.T) {
 		t.Errorf("Minion's fields are %v; interner.remember knows %v", got, want)
 	}
 }
+
+// TestDecodeRepeatedValues: failing minions that report the same commits
+// and the same last success, as written, among others that do not, decode
+// as the general decoder decodes them.
+func TestDecodeRepeatedValues(t *testing.T) {
+	var buf bytes.Buffer
+	if err := fleetgen.WriteRealistic(&buf, fleetgen.RealisticOptions{Minions: 300, Datacenters: 2, Seed: 9}); err != nil {
+		t.Fatal(err)
+	}
+	answers := map[string][]byte{}
+	err := ReadAnswers(&buf, func(a MinionAnswer) error {
+		answers[a.ID] = bytes.Clone(bytes.TrimSpace(a.Raw))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	answers["web-1"], answers["web-2"], answers["web-3"] = commitAnswer("web-1"), commitAnswer("web-2"), releaseAnswer()
+	it := new(interner)
+	hits := 0
+	for id, raw := range answers {
+		// Whether the answer holds what the decoder remembers.
+		again := len(it.commits) > 2 && bytes.Contains(raw, it.commits) || len(it.success) > 0 && bytes.Contains(raw, it.success)
+		m, _, ok := it.decode(Minion{ID: id}, raw)
+		if !ok {
+			continue
+		}
+		hits += boolInt(again)
+		if want := decodeMinionSlow(id, raw); !reflect.DeepEqual(m, want) {
+			t.Errorf("%s:\ngot  %+v\nwant %+v", id, m, want)
+		}
+	}
+	if hits == 0 {
+		t.Error("no commits nor last success read again")
+	}
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
