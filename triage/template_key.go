@@ -92,6 +92,7 @@ func appendKey(b []byte, s, minionID string) []byte {
 	tag := rand.Uint64() & 0xff
 	// The first line keyed here rather than found, and its key in b.
 	memo, memoKey, memoKeyEnd := "", 0, 0
+	var prev *lineEntry // the previous line's, when it came from lineKeys
 	for i := 0; i < len(s); {
 		if isSpace(s[i]) {
 			e, nl := i, false
@@ -106,6 +107,13 @@ func appendKey(b []byte, s, minionID string) []byte {
 			i = e
 			continue
 		}
+		if nx := lineKeys.next(prev, s[i:]); nx != nil && (minionID == "" || !mayHold(nx.ids, id) || !strings.Contains(nx.line, minionID)) {
+			// The line that followed the previous one last time.
+			b = append(b, nx.key...)
+			i += len(nx.line)
+			prev = nx
+			continue
+		}
 		le := len(s)
 		if k := strings.IndexByte(s[i:], '\n'); k >= 0 {
 			le = i + k
@@ -117,13 +125,17 @@ func appendKey(b []byte, s, minionID string) []byte {
 		i = le
 		if len(line) == len(memo) && line == memo {
 			b = append(b, b[memoKey:memoKeyEnd]...)
+			prev = nil
 			continue
 		}
 		e, h := lineKeys.lookup(line)
 		if e != nil && (minionID == "" || !mayHold(e.ids, id) || !strings.Contains(line, minionID)) {
 			b = append(b, e.key...)
+			lineKeys.follow(prev, e)
+			prev = e
 			continue
 		}
+		prev = nil
 		idLo, idHi := -1, -1
 		if minionID != "" {
 			for k := indexFrom(line, minionID, 0); k < len(line); k = indexFrom(line, minionID, k+1) {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/sift-chatops/sift/internal/fleetgen"
@@ -114,6 +115,34 @@ func TestTemplateOfRealistic(t *testing.T) {
 		if got, want := TemplateOf(m.msg, m.minion), Mask(m.msg, m.minion); got != want {
 			t.Fatalf("TemplateOf(%q)\n = %q\nMask %q", m.msg, got, want)
 		}
+	}
+}
+
+// TestTemplateOfConcurrent makes templates on several goroutines at once,
+// as the decoding workers do: the caches they share give each message
+// Mask's template.
+func TestTemplateOfConcurrent(t *testing.T) {
+	resetTemplateCache()
+	msgs := realisticMessages(t, 1500)
+	var wg sync.WaitGroup
+	errs := make(chan string, 4)
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for k := range msgs {
+				m := msgs[(k+w*len(msgs)/4)%len(msgs)]
+				if got, want := TemplateOf(m.msg, m.minion), Mask(m.msg, m.minion); got != want {
+					errs <- fmt.Sprintf("TemplateOf(%q)\n = %q\nMask %q", m.msg, got, want)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
 	}
 }
 

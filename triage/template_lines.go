@@ -38,6 +38,9 @@ type lineEntry struct {
 	// minion, is found as it is (wholeTemplate).
 	msg, tmpl string
 	msgIDs    [2]uint64
+	// after is the hash of the line that followed this one last time: a
+	// traceback's frames are found one after the other without hashing.
+	after atomic.Uint64
 }
 
 type lineCache struct {
@@ -177,7 +180,37 @@ func (c *lineCache) keepWhole(e *lineEntry, msg, minionID, tmpl string) {
 	if e == nil || e.msg != "" || minionID != "" && strings.Contains(msg, minionID) {
 		return
 	}
-	n := *e
-	n.msg, n.tmpl, n.msgIDs = strings.Clone(msg), tmpl, c.idTexts(msg)
-	c.slots[e.hash%lineSlots].CompareAndSwap(e, &n)
+	n := &lineEntry{hash: e.hash, line: e.line, key: e.key, ids: e.ids,
+		msg: strings.Clone(msg), tmpl: tmpl, msgIDs: c.idTexts(msg)}
+	n.after.Store(e.after.Load())
+	c.slots[e.hash%lineSlots].CompareAndSwap(e, n)
+}
+
+// next returns the entry of the line that followed prev's last time, if s
+// starts with that line (less the blanks after it).
+func (c *lineCache) next(prev *lineEntry, s string) *lineEntry {
+	if prev == nil {
+		return nil
+	}
+	h := prev.after.Load()
+	if h == 0 {
+		return nil
+	}
+	e := c.slots[h%lineSlots].Load()
+	if e == nil || e.hash != h || !strings.HasPrefix(s, e.line) {
+		return nil
+	}
+	for k := len(e.line); k < len(s) && s[k] != '\n'; k++ {
+		if !isSpace(s[k]) {
+			return nil // the line goes on
+		}
+	}
+	return e
+}
+
+// follow notes that e's line followed prev's.
+func (c *lineCache) follow(prev, e *lineEntry) {
+	if prev != nil && prev.after.Load() != e.hash {
+		prev.after.Store(e.hash)
+	}
 }
