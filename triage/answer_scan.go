@@ -53,10 +53,12 @@ func (it *interner) decode(m Minion, b []byte) (Minion, int, bool) {
 	return m, n, ok
 }
 
-// An interner remembers a few answers of up to maxSame bytes.
+// An interner remembers a few answers, and the comments of a failing
+// minion's first failed states, of up to maxSame bytes.
 const (
-	sameAnswers = 4
-	maxSame     = 4 << 10
+	sameAnswers  = 4
+	sameComments = 4
+	maxSame      = 4 << 10
 )
 
 // sameAnswer is an answer remembered, and what it decoded to.
@@ -98,6 +100,16 @@ type interner struct {
 	commitsOwned []wireCommit
 	success      []byte
 	successOwned wireJob
+	// The comments of the first failed states of the last failing minion,
+	// as written and as kept: a failure on many minions often has the same
+	// comment on each.
+	comments [sameComments]sameComment
+}
+
+// sameComment is a comment remembered, as written and as kept.
+type sameComment struct {
+	raw  []byte
+	text string
 }
 
 // scanned is one answer as the hand decoder reads it. Its lists are
@@ -124,6 +136,10 @@ type scanned struct {
 	// they are the ones remembered, whose strings are the interner's.
 	commitsRaw, successRaw   []byte
 	commitsSame, successSame bool
+	// The first failed states' comments as written (quotes included),
+	// and which of them are the ones remembered.
+	commentRaw  [sameComments][]byte
+	commentSame uint8
 }
 
 // maxScratch bounds the scratch a pooled interner keeps between answers.
@@ -211,7 +227,10 @@ func (it *interner) own() {
 	a := &it.a
 	n, lists := len(a.jobs[0].JID), 0
 	for i := range a.states {
-		n += len(a.states[i].Comment) + len(a.states[i].Name)
+		n += len(a.states[i].Name)
+		if !a.sameComment(i) {
+			n += len(a.states[i].Comment)
+		}
 	}
 	for i := range a.errs {
 		n += len(a.errs[i].Message)
@@ -222,7 +241,9 @@ func (it *interner) own() {
 	var sb strings.Builder
 	sb.Grow(n)
 	for i := range a.states {
-		sb.WriteString(a.states[i].Comment)
+		if !a.sameComment(i) {
+			sb.WriteString(a.states[i].Comment)
+		}
 		sb.WriteString(a.states[i].Name)
 	}
 	for i := range a.errs {
@@ -236,7 +257,15 @@ func (it *interner) own() {
 	}
 	for i := range a.states {
 		s := &a.states[i]
-		keep(&s.Comment)
+		if !a.sameComment(i) {
+			keep(&s.Comment)
+			if i < sameComments && len(a.commentRaw[i]) <= maxSame {
+				// The comment remembered keeps the new string of a
+				// minion alive: one per slot.
+				c := &it.comments[i]
+				c.raw, c.text = append(c.raw[:0], a.commentRaw[i]...), s.Comment
+			}
+		}
 		keep(&s.Name)
 		s.ID, s.SLS, s.Fun = it.intern(s.ID), it.intern(s.SLS), it.intern(s.Fun)
 	}
@@ -641,7 +670,19 @@ func (r *wireReader) failedState(s *wireFailedState) {
 		case 3:
 			r.str(&s.Name)
 		case 4:
+			k := len(r.it.a.states) - 1
+			if k >= sameComments {
+				r.str(&s.Comment)
+				break
+			}
+			if r.peek() == '"' && r.repeats(r.it.comments[k].raw) {
+				s.Comment = r.it.comments[k].text
+				r.it.a.commentSame |= 1 << k
+				break
+			}
+			start := r.i
 			r.str(&s.Comment)
+			r.it.a.commentRaw[k] = r.b[start:r.i]
 		}
 	}
 }
@@ -769,6 +810,11 @@ func (r *wireReader) commit(c *wireCommit) {
 			r.str(&c.Change)
 		}
 	}
+}
+
+// sameComment reports whether failed state i's comment is one remembered.
+func (a *scanned) sameComment(i int) bool {
+	return i < sameComments && a.commentSame&(1<<i) != 0
 }
 
 // repeats moves past the value at the reader when its bytes are those of
