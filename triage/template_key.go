@@ -162,17 +162,15 @@ func appendKey(b []byte, s, minionID string) []byte {
 // of bytes that stay as they are, eight bytes at a time (copyPlain), and
 // looks closer only where a run ends. When it meets "://" in a token it
 // has already changed, it starts over token by token (appendKeyTokens),
-// which gives the same key.
-func appendLineKey(b []byte, s, minionID string) []byte {
+// which gives the same key. firstID is where the minion's id first stands
+// in s as text, len(s) if nowhere.
+func appendLineKey(b []byte, s, minionID string, firstID int) []byte {
 	// Room for the longest key of s: each byte of it becomes at most
 	// three (a one-byte id), and copyPlain writes eight bytes at a time.
 	b = slices.Grow(b, 3*len(s)+16)
 	start := len(b)
 	changed := -1 // where in s the key last stopped mirroring it
-	nextID := len(s)
-	if minionID != "" {
-		nextID = indexFrom(s, minionID, 0)
-	}
+	nextID := firstID
 	for i := 0; i < len(s); {
 		if nextID < i {
 			nextID = indexFrom(s, minionID, i)

@@ -71,8 +71,12 @@ func lineKind(s string) uint64 {
 // line of its kind seen before, if any. idLo and idHi bound where the
 // minion's id stands in s as text, idLo < 0 when nowhere.
 func appendNearKey(b []byte, s, minionID string, idLo, idHi int) []byte {
+	firstID := idLo
+	if idLo < 0 {
+		firstID = len(s)
+	}
 	if len(s) < nearMinBytes || len(s) > nearMaxBytes {
-		return appendLineKey(b, s, minionID)
+		return appendLineKey(b, s, minionID, firstID)
 	}
 	kind := lineKind(s)
 	slot := &nearLines[kind%nearSlots]
@@ -81,10 +85,10 @@ func appendNearKey(b []byte, s, minionID string, idLo, idHi int) []byte {
 		if out, ok := e.splice(b, s, minionID, idLo, idHi); ok {
 			return out
 		}
-		return appendLineKey(b, s, minionID)
+		return appendLineKey(b, s, minionID, firstID)
 	}
 	start := len(b)
-	b = appendLineKey(b, s, minionID)
+	b = appendLineKey(b, s, minionID, firstID)
 	// A kind is kept the second time it is seen: one with a value in its
 	// first two tokens or its last, seen once each, costs nothing.
 	if nearSeen[kind%nearSlots].Swap(kind) == kind {
@@ -168,7 +172,11 @@ func (e *nearEntry) splice(b []byte, s, minionID string, idLo, idHi int) ([]byte
 		return b, false
 	}
 	b = append(b, e.key[:kp]...)
-	b = appendLineKey(b, s[ts:te], minionID)
+	firstID := te - ts // the id stands in s[ts:te] or nowhere
+	if idLo >= 0 {
+		firstID = idLo - ts
+	}
+	b = appendLineKey(b, s[ts:te], minionID, firstID)
 	return append(b, e.key[kt:]...), true
 }
 
