@@ -77,7 +77,7 @@ type causeAcc struct {
 	ev       Evidence
 	paths    map[string]struct{}
 	messages map[string]int
-	states   hashMap[Signature, *int]
+	states   hashMap[Signature, int]
 	examples hashMap[Signature, *exampleAcc]
 	// dependents are the states that failed only because this cause's
 	// state failed, by identity (their comments name the root).
@@ -162,9 +162,9 @@ func (a *Aggregator) Add(m Minion) bool {
 	// hashes the counting goes by are worked out before taking the locks:
 	// only the checking and the counting are under them.
 	id := hashString(m.ID)
-	var buf prepareBuf
 	var p preparedFailure
 	if m.Status == StatusFailing {
+		var buf prepareBuf // cleared only for a failing minion
 		var fold *foldScratch
 		if slices.ContainsFunc(m.FailedStates, isRequisiteFailure) {
 			fold = foldScratches.Get().(*foldScratch)
@@ -278,10 +278,10 @@ func (c *causeAcc) message(s string) {
 }
 
 func (c *causeAcc) state(sig Signature, h uint64) {
-	if n, ok := c.states.get(h, sig); ok {
+	if n := c.states.ref(h, sig); n != nil {
 		*n++
 	} else if c.states.len() < maxDistinctMessages {
-		c.states.insert(h, sig, new(1))
+		c.states.insert(h, sig, 1)
 	}
 }
 
@@ -316,7 +316,7 @@ func (c *causeAcc) example(sig Signature, h uint64, text evidence, minion string
 	}
 	e.minions++
 	key := text.key
-	if tc, ok := e.texts.get(text.hash, key); ok {
+	if tc := e.texts.ref(text.hash, key); tc != nil {
 		tc.n++
 		tc.minion = min(tc.minion, minion)
 		return
@@ -331,7 +331,7 @@ func (c *causeAcc) example(sig Signature, h uint64, text evidence, minion string
 		e.first, e.firstCut = Example{Text: key, Minion: minion}, text.cut
 	}
 	if kept {
-		e.texts.insert(text.hash, key, &textCount{n: 1, minion: minion, cut: text.cut})
+		e.texts.insert(text.hash, key, textCount{n: 1, minion: minion, cut: text.cut})
 	}
 }
 
@@ -768,13 +768,12 @@ func (c *causeAcc) mergeExample(sig Signature, h uint64, o *exampleAcc) {
 	if e.first.Text == "" || o.first.Text < e.first.Text || o.first.Text == e.first.Text && o.first.Minion < e.first.Minion {
 		e.first, e.firstCut = o.first, o.firstCut
 	}
-	o.texts.each(func(th uint64, text string, tc *textCount) {
-		if mine, ok := e.texts.get(th, text); ok {
+	o.texts.each(func(th uint64, text string, tc textCount) {
+		if mine := e.texts.ref(th, text); mine != nil {
 			mine.n += tc.n
 			mine.minion = min(mine.minion, tc.minion)
 		} else if e.texts.len() < maxDistinctMessages {
-			cp := *tc
-			e.texts.insert(th, text, &cp)
+			e.texts.insert(th, text, tc)
 		}
 	})
 }
@@ -827,7 +826,7 @@ func (c *causeAcc) build(dcOrder []string) Cause {
 		ev.Messages = msgs
 	}
 	states := make(map[Signature]int, c.states.len())
-	c.states.each(func(_ uint64, sig Signature, n *int) { states[sig] = *n })
+	c.states.each(func(_ uint64, sig Signature, n int) { states[sig] = n })
 	ev.FailedStates = topSignatures(clusterCounts(states), maxEvidenceStates)
 	ev.Examples = c.buildExamples()
 	if c.id.kind == CauseExternalService {
@@ -890,7 +889,7 @@ func (c *causeAcc) buildExamples() []Example {
 	clustered.examples.each(func(_ uint64, _ Signature, e *exampleAcc) {
 		ex, cut := e.first, e.firstCut
 		best := 1
-		e.texts.each(func(_ uint64, text string, tc *textCount) {
+		e.texts.each(func(_ uint64, text string, tc textCount) {
 			if tc.n > best || tc.n == best && best > 1 && text < ex.Text {
 				ex, cut, best = Example{Text: text, Minion: tc.minion}, tc.cut, tc.n
 			}

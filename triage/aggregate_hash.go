@@ -2,6 +2,7 @@ package triage
 
 import (
 	"hash/maphash"
+	"maps"
 	"math/bits"
 	"slices"
 	"sync/atomic"
@@ -70,69 +71,84 @@ func mixHash(h uint64) uint64 { return bits.RotateLeft64(h*0x9e3779b97f4a7c15, 3
 
 // hashMap maps keys to values by a hash of the key the caller works out
 // (hashString, hashSignature); the key is kept and compared, so two keys
-// of one hash stay apart, chained.
+// of one hash stay apart, chained. Entries are kept in the order they were
+// added, which is the order each lists them in, and in place: ref points
+// at a value until the next insert.
 type hashMap[K comparable, V any] struct {
-	m map[uint64]hashEntry[K, V]
-	n int
+	index   map[uint64]int32 // the last entry added of each hash
+	entries []hashEntry[K, V]
 }
 
 type hashEntry[K comparable, V any] struct {
+	hash uint64
 	key  K
 	val  V
-	next *hashEntry[K, V] // another key of the same hash
+	next int32 // the entry of the same hash added before, or -1
 }
 
-func (h *hashMap[K, V]) len() int { return h.n }
+func (h *hashMap[K, V]) len() int { return len(h.entries) }
+
+func (h *hashMap[K, V]) find(hash uint64, key K) int32 {
+	i, ok := h.index[hash]
+	if !ok {
+		return -1
+	}
+	for ; i >= 0; i = h.entries[i].next {
+		if h.entries[i].key == key {
+			return i
+		}
+	}
+	return -1
+}
 
 func (h *hashMap[K, V]) get(hash uint64, key K) (V, bool) {
-	if e, ok := h.m[hash]; ok {
-		for p := &e; p != nil; p = p.next {
-			if p.key == key {
-				return p.val, true
-			}
-		}
+	if i := h.find(hash, key); i >= 0 {
+		return h.entries[i].val, true
 	}
 	var zero V
 	return zero, false
 }
 
+// ref returns where key's value is, nil when it has none.
+func (h *hashMap[K, V]) ref(hash uint64, key K) *V {
+	if i := h.find(hash, key); i >= 0 {
+		return &h.entries[i].val
+	}
+	return nil
+}
+
 // insert adds key with val unless it is there: then it returns the value
 // it has and false.
 func (h *hashMap[K, V]) insert(hash uint64, key K, val V) (V, bool) {
-	if h.m == nil {
-		h.m = map[uint64]hashEntry[K, V]{}
+	if h.index == nil {
+		h.index = map[uint64]int32{}
 	}
-	e, ok := h.m[hash]
-	if !ok {
-		h.m[hash] = hashEntry[K, V]{key: key, val: val}
-		h.n++
-		return val, true
-	}
-	for p := &e; p != nil; p = p.next {
-		if p.key == key {
-			return p.val, false
+	next, ok := h.index[hash]
+	if ok {
+		for i := next; i >= 0; i = h.entries[i].next {
+			if h.entries[i].key == key {
+				return h.entries[i].val, false
+			}
 		}
+	} else {
+		next = -1
 	}
-	e.next = &hashEntry[K, V]{key: key, val: val, next: e.next}
-	h.m[hash] = e
-	h.n++
+	h.index[hash] = int32(len(h.entries))
+	h.entries = append(h.entries, hashEntry[K, V]{hash: hash, key: key, val: val, next: next})
 	return val, true
 }
 
-// each calls f for every key, in no order.
+// each calls f for every key, in the order they were added.
 func (h *hashMap[K, V]) each(f func(hash uint64, key K, val V)) {
-	for hash, e := range h.m {
-		for p := &e; p != nil; p = p.next {
-			f(hash, p.key, p.val)
-		}
+	for i := range h.entries {
+		e := &h.entries[i]
+		f(e.hash, e.key, e.val)
 	}
 }
 
 // clone returns a copy of h holding the same values.
 func (h *hashMap[K, V]) clone() hashMap[K, V] {
-	out := hashMap[K, V]{m: make(map[uint64]hashEntry[K, V], len(h.m))}
-	h.each(func(hash uint64, key K, val V) { out.insert(hash, key, val) })
-	return out
+	return hashMap[K, V]{index: maps.Clone(h.index), entries: slices.Clone(h.entries)}
 }
 
 // dcSet is a set of datacenters by the order the aggregator first saw
@@ -260,7 +276,7 @@ func (s *idSet) grow() {
 // hashes it holds once it holds many: a minion's text is mostly new to it,
 // and the filter says so without a lookup.
 type textMap struct {
-	hashMap[string, *textCount]
+	hashMap[string, textCount]
 	filter *[textFilterBits / 64]uint64
 }
 
@@ -277,16 +293,17 @@ func textBit(h uint64) (word int, bit uint64) {
 	return int(b / 64), 1 << (b % 64)
 }
 
-func (t *textMap) get(h uint64, key string) (*textCount, bool) {
+// ref returns where the count of key is, nil when it has none.
+func (t *textMap) ref(h uint64, key string) *textCount {
 	if t.filter != nil {
 		if w, b := textBit(h); t.filter[w]&b == 0 {
-			return nil, false
+			return nil
 		}
 	}
-	return t.hashMap.get(h, key)
+	return t.hashMap.ref(h, key)
 }
 
-func (t *textMap) insert(h uint64, key string, tc *textCount) (*textCount, bool) {
+func (t *textMap) insert(h uint64, key string, tc textCount) (textCount, bool) {
 	tc, added := t.hashMap.insert(h, key, tc)
 	switch {
 	case t.filter != nil:
@@ -294,7 +311,7 @@ func (t *textMap) insert(h uint64, key string, tc *textCount) (*textCount, bool)
 		t.filter[w] |= b
 	case t.len() >= textFilterFrom:
 		t.filter = new([textFilterBits / 64]uint64)
-		t.each(func(h uint64, _ string, _ *textCount) {
+		t.each(func(h uint64, _ string, _ textCount) {
 			w, b := textBit(h)
 			t.filter[w] |= b
 		})

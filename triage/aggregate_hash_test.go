@@ -71,16 +71,23 @@ func TestHashMapCollisions(t *testing.T) {
 			t.Fatalf("x%d found", i)
 		}
 	}
-	seen := map[string]int{}
 	c := m.clone()
-	c.each(func(h uint64, k string, v int) {
+	*c.ref(1, "k1") = 100 // the clone's values are its own
+	if v, _ := m.get(1, "k1"); v != 1 {
+		t.Errorf("k1 = %d after its clone changed", v)
+	}
+	if m.ref(0, "k1") != nil {
+		t.Error("k1 found under another hash")
+	}
+	var listed []int
+	m.each(func(h uint64, k string, v int) {
 		if h != uint64(v%2) || k != fmt.Sprint("k", v) {
 			t.Errorf("entry %d %q %d", h, k, v)
 		}
-		seen[k]++
+		listed = append(listed, v)
 	})
-	if m.len() != n || c.len() != n || len(seen) != n {
-		t.Errorf("len %d, clone %d, seen %d; want %d", m.len(), c.len(), len(seen), n)
+	if m.len() != n || c.len() != n || len(listed) != n || !slices.IsSorted(listed) {
+		t.Errorf("len %d, clone %d, listed %v; want %d in the order added", m.len(), c.len(), listed, n)
 	}
 }
 
@@ -110,7 +117,7 @@ func TestTextMapFilter(t *testing.T) {
 		var m textMap
 		const n = 3 * textFilterFrom
 		for i := range uint64(n) {
-			m.insert(i*spread, fmt.Sprint("t", i), &textCount{n: int(i)})
+			m.insert(i*spread, fmt.Sprint("t", i), textCount{n: int(i)})
 		}
 		if m.filter == nil {
 			t.Fatalf("spread %x: %d texts unfiltered", spread, m.len())
@@ -118,10 +125,10 @@ func TestTextMapFilter(t *testing.T) {
 		c := m.clone()
 		for _, m := range []*textMap{&m, &c} {
 			for i := range uint64(n) {
-				if tc, ok := m.get(i*spread, fmt.Sprint("t", i)); !ok || tc.n != int(i) {
+				if tc := m.ref(i*spread, fmt.Sprint("t", i)); tc == nil || tc.n != int(i) {
 					t.Fatalf("spread %x: t%d not found", spread, i)
 				}
-				if _, ok := m.get(i*spread, fmt.Sprint("u", i)); ok {
+				if tc := m.ref(i*spread, fmt.Sprint("u", i)); tc != nil {
 					t.Fatalf("spread %x: u%d found", spread, i)
 				}
 			}
