@@ -199,21 +199,26 @@ func hex4(s []byte, i int) (rune, bool) {
 
 // skipString reads through a string that is not kept, refusing what the
 // general decoder refuses: a raw control character, a bad escape. (Bad
-// UTF-8 and lone surrogates it reads, replaced.) It looks at eight bytes
-// at a time, and goes on after an escape without a call.
+// UTF-8 and lone surrogates it reads, replaced.) It looks at sixteen
+// bytes at a time, and goes on after an escape without a call.
 func (r *wireReader) skipString() {
 	b, i := r.b, r.i+1
 	for {
-		if i+8 > len(b) {
+		if i+16 > len(b) {
 			i, _ = scanString(b, i)
 		} else {
-			x := binary.LittleEndian.Uint64(b[i:])
-			m := stops(x)
-			if m == 0 {
-				i += 8
+			w := b[i : i+16]
+			x, y := binary.LittleEndian.Uint64(w), binary.LittleEndian.Uint64(w[8:])
+			mx, my := stops(x), stops(y)
+			switch {
+			case mx != 0:
+				i += bits.TrailingZeros64(mx) >> 3
+			case my != 0:
+				i += 8 + bits.TrailingZeros64(my)>>3
+			default:
+				i += 16
 				continue
 			}
-			i += bits.TrailingZeros64(m) >> 3
 		}
 		if i >= len(b) || b[i] < 0x20 {
 			r.bad = true // the end, or a control character
