@@ -81,25 +81,8 @@ type keyGuesses [keySets][maxKeys + 1]uint8
 // through. prev is the index in ks of the key before, -1 at the first;
 // field updates it. first is true right after the object's brace.
 func (r *wireReader) field(ks *keySet, prev *int, first bool) int {
-	for ; !r.bad; first = false {
-		k := r.keyIn(ks, prev, first)
-		if k == endFields {
-			return endFields
-		}
-		if f := ks.keys[k].field; f != skipField {
-			return f
-		}
-		r.skip(0)
-	}
-	return endFields
-}
-
-// keyIn moves past the next key of an object, to its value, and returns its
-// index in ks, or endFields as field does; a key not known is read
-// through with its value, and the one after it returned.
-func (r *wireReader) keyIn(ks *keySet, prev *int, first bool) int {
 	b, i := r.b, r.i
-	for {
+	for ; !r.bad; b, i, first = r.b, r.i, false {
 		if i < len(b) && b[i] <= ' ' {
 			i = skipBlanks(b, i)
 		}
@@ -124,12 +107,12 @@ func (r *wireReader) keyIn(ks *keySet, prev *int, first bool) int {
 			r.bad = true
 			return endFields
 		}
-		start := i + 1
+		start, k := i+1, -1
 		if start+8*maxKeyWords <= len(b) {
 			w := b[start : start+8*maxKeyWords]
 			x0, x1 := binary.LittleEndian.Uint64(w), binary.LittleEndian.Uint64(w[8:])
 			guess := &r.it.guess[ks.id][*prev+1]
-			k := int(*guess)
+			k = int(*guess)
 			if kk := &ks.keys[k]; (x0&kk.m[0]^kk.w[0])|(x1&kk.m[1]^kk.w[1]) != 0 || kk.long && !kk.matchTail(w) {
 				k = -1
 				for j := range ks.keys[:ks.n] {
@@ -147,38 +130,39 @@ func (r *wireReader) keyIn(ks *keySet, prev *int, first bool) int {
 					i = skipBlanks(b, i)
 				}
 				r.i = i
-				*prev = k
-				return k
 			}
 		}
-		// Near the end of the input, a key not known, or blanks before
-		// the colon: find the key's end.
-		end, _ := scanString(b, start)
-		if end >= len(b) || b[end] != '"' {
-			r.bad = true // an escape, a control character or the end
-			return endFields
-		}
-		k := -1
-		for j := range ks.keys[:ks.n] {
-			if string(b[start:end]) == ks.keys[j].name {
-				k = j
-				break
+		if k < 0 {
+			// Near the end of the input, a key not known, or blanks
+			// before the colon: find the key's end.
+			end, _ := scanString(b, start)
+			if end >= len(b) || b[end] != '"' {
+				r.bad = true // an escape, a control character or the end
+				return endFields
+			}
+			for j := range ks.keys[:ks.n] {
+				if string(b[start:end]) == ks.keys[j].name {
+					k = j
+					break
+				}
+			}
+			if i = skipBlanks(b, end+1); i >= len(b) || b[i] != ':' {
+				r.bad = true
+				return endFields
+			}
+			r.i = skipBlanks(b, i+1)
+			if k < 0 {
+				r.skip(0)
+				continue
 			}
 		}
-		if i = skipBlanks(b, end+1); i >= len(b) || b[i] != ':' {
-			r.bad = true
-			return endFields
+		*prev = k
+		if f := ks.keys[k].field; f != skipField {
+			return f
 		}
-		r.i = skipBlanks(b, i+1)
-		if k >= 0 {
-			*prev = k
-			return k
-		}
-		if r.skip(0); r.bad {
-			return endFields
-		}
-		b, i, first = r.b, r.i, false
+		r.skip(0)
 	}
+	return endFields
 }
 
 // matchTail reports whether the third and fourth words of w hold the
