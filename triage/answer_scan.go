@@ -85,8 +85,9 @@ func (it *interner) remember(m Minion, raw []byte) {
 }
 
 // interner holds what one decoding needs and reuses: the wire values
-// being read, and a cache of the short strings that repeat from minion to
-// minion. Each decoding worker takes one from the pool at a time.
+// being read, a cache of the short strings that repeat from minion to
+// minion, the order keys came in, and the answers and values it
+// remembers. Each decoding worker takes one from the pool at a time.
 type interner struct {
 	a     scanned
 	guess keyGuesses
@@ -368,10 +369,6 @@ func internSlot(b []byte) uint {
 	x ^= uint64(n) << 57
 	x *= 0x9e3779b97f4a7c15
 	return uint(x >> (64 - internBits))
-}
-
-func (r *wireReader) fail() {
-	r.bad = true
 }
 
 // skipBlanks returns the index of the first byte at or after i that is
