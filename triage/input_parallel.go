@@ -122,6 +122,17 @@ type parts struct {
 	err      error
 	all      []*part // by block
 	changed  chan struct{}
+	// lists are the parts' lists of decoded minions, passed on from the
+	// parts done to the parts begun.
+	lists sync.Pool
+}
+
+// list returns an empty list of decoded minions, room for a block's.
+func (ps *parts) list() []Minion {
+	if l, ok := ps.lists.Get().([]Minion); ok {
+		return l
+	}
+	return make([]Minion, 0, 1024)
 }
 
 type inputBlock struct {
@@ -269,7 +280,6 @@ func (ps *parts) newPart(j int) *part {
 		found:   make(chan struct{}),
 		verdict: make(chan struct{}, 1),
 		held:    -1,
-		out:     make([]Minion, 0, inputBatch),
 		next:    j + 1,
 		limit:   int64(j+1) * int64(ps.opt.block),
 	}
@@ -382,6 +392,9 @@ func (p *part) flush() {
 }
 
 func (p *part) take(m Minion) {
+	if p.out == nil {
+		p.out = p.ps.list()
+	}
 	p.out = append(p.out, m)
 	if p.checked && len(p.out) >= inputBatch {
 		p.flush()
@@ -468,6 +481,10 @@ func (p *part) run() (err error) {
 	defer faultIsError(&err)
 	debug.SetPanicOnFault(true)
 	defer func() {
+		if cap(p.out) > 0 {
+			clear(p.out)
+			p.ps.lists.Put(p.out[:0])
+		}
 		p.hold(-1)
 		if p.hasCPU {
 			p.ps.cpu.Release(1)
