@@ -38,8 +38,11 @@ func decodePrefix(m Minion, b []byte) (Minion, int, bool) {
 // decode is decodePrefix with this interner.
 func (it *interner) decode(m Minion, b []byte) (Minion, int, bool) {
 	for i := range it.same {
-		// An answer remembered, byte for byte.
-		if s := &it.same[i]; len(s.raw) > 0 && len(b) >= len(s.raw) && bytes.Equal(b[:len(s.raw)], s.raw) {
+		// An answer remembered, byte for byte; the word at sameAt, in
+		// the bytes the reader has just looked at, tells most others
+		// apart without a call.
+		if s := &it.same[i]; len(s.raw) > 0 && len(b) >= len(s.raw) &&
+			binary.LittleEndian.Uint64(b[sameAt:]) == s.word && bytes.Equal(b[:len(s.raw)], s.raw) {
 			m.Status, m.Detail = s.status, s.detail
 			return m, len(s.raw), true
 		}
@@ -64,9 +67,14 @@ const (
 // sameAnswer is an answer remembered, and what it decoded to.
 type sameAnswer struct {
 	raw    []byte
+	word   uint64 // at sameAt
 	status MinionStatus
 	detail string
 }
+
+// sameAt is where the word that tells answers apart is: past the first
+// function's name, at the start of its value.
+const sameAt = 24
 
 // remember keeps a copy of an answer that decoded to a status and a
 // detail only (healthy, no jobs, a module that is missing or failed): a
@@ -74,14 +82,14 @@ type sameAnswer struct {
 // of one job, and the next such answer is known by a compare. A failing
 // minion's answer is not kept: its templates depend on its id.
 func (it *interner) remember(m Minion, raw []byte) {
-	if m.Status == StatusFailing || len(raw) > maxSame || m.FailedStates != nil || m.CompileErrors != nil ||
+	if m.Status == StatusFailing || len(raw) > maxSame || len(raw) < sameAt+8 || m.FailedStates != nil || m.CompileErrors != nil ||
 		m.Commits != nil || m.FailedJob != nil || m.LastSuccessJob != nil || m.Window != "" {
 		return
 	}
 	// The oldest makes room.
 	last := it.same[len(it.same)-1].raw
 	copy(it.same[1:], it.same[:len(it.same)-1])
-	it.same[0] = sameAnswer{append(last[:0], raw...), m.Status, m.Detail}
+	it.same[0] = sameAnswer{append(last[:0], raw...), binary.LittleEndian.Uint64(raw[sameAt:]), m.Status, m.Detail}
 }
 
 // interner holds what one decoding needs and reuses: the wire values
