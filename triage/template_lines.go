@@ -20,7 +20,7 @@ import (
 // each, cost no allocation and evict nothing. Lookups take no lock;
 // entries are immutable.
 const (
-	lineSlots    = 1 << 11
+	lineSlots    = 1 << 10
 	lineMinBytes = 24 // shorter ones are keyed faster than found
 	lineMaxBytes = 256
 )

@@ -26,9 +26,9 @@ import (
 // lines of one kind, and kinds seen once, cost no allocation. Lookups take
 // no lock; entries are immutable.
 const (
-	nearSlots    = 1 << 9
+	nearSlots    = 1 << 8
 	nearMinBytes = 160 // shorter ones are keyed as fast as spliced
-	nearMaxBytes = 1024
+	nearMaxBytes = 512
 )
 
 type nearEntry struct {
