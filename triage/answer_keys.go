@@ -1,6 +1,9 @@
 package triage
 
-import "encoding/binary"
+import (
+	"bytes"
+	"encoding/binary"
+)
 
 // A keySet is the keys the hand decoder knows in objects of one wire
 // type: the fields it keeps, numbered in order, then keys it skips that
@@ -152,6 +155,13 @@ func (r *wireReader) field(ks *keySet, prev *int, first bool) int {
 			}
 			r.i = skipBlanks(b, i+1)
 			if k < 0 {
+				if ks.foldsTo(b[start:end]) {
+					// The general decoder may take it for the field
+					// (its fallback matches names without case): it
+					// decides.
+					r.bad = true
+					return endFields
+				}
 				r.skip(0)
 				continue
 			}
@@ -170,6 +180,16 @@ func (r *wireReader) field(ks *keySet, prev *int, first bool) int {
 func (k *wireKey) matchTail(w []byte) bool {
 	x2, x3 := binary.LittleEndian.Uint64(w[16:]), binary.LittleEndian.Uint64(w[24:])
 	return (x2&k.m[2]^k.w[2])|(x3&k.m[3]^k.w[3]) == 0
+}
+
+// foldsTo reports whether key is, but for case, the key of a field kept.
+func (ks *keySet) foldsTo(key []byte) bool {
+	for _, k := range ks.keys[:ks.n] {
+		if k.field != skipField && bytes.EqualFold(key, []byte(k.name)) {
+			return true
+		}
+	}
+	return false
 }
 
 // kept returns the keys of the fields kept, in their order.

@@ -101,6 +101,9 @@ func TestDecodeFastMatchesGeneral(t *testing.T) {
 		"fraction retcode": `{"blame.last_failed_states": [], "blame.last_highstate_failure": {"result": true, "status": "failing", "failed_job": {"retcode": 1.5}}, "blame.last_compile_errors": []}`,
 		"trailing garbage": `{"blame.last_failed_states": [], "blame.last_highstate_failure": {"result": true, "status": "healthy"}, "blame.last_compile_errors": []} x`,
 		"truncated":        `{"blame.last_failed_states": [], "blame.last_highstate_failure": {"result": true, "status": "healthy"}, "blame.last_compile_errors": [`,
+		// The general decoders' fallback matches names without case.
+		"a field's name in another case":    `{"blame.last_failed_states": [], "blame.last_highstate_failure": {"result": true, "Status": "healthy", "x": 1, "x": 2}, "blame.last_compile_errors": []}`,
+		"a function's name in another case": `{"Blame.Last_Failed_States": "x", "blame.last_failed_states": [], "blame.last_highstate_failure": {"result": true, "status": "healthy"}, "blame.last_compile_errors": []}`,
 	}
 	for name, raw := range refused {
 		if _, ok := decodeFast(Minion{ID: "web-1"}, []byte(raw)); ok {
