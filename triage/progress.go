@@ -189,10 +189,14 @@ func (r *run) deliver(idle chan struct{}) {
 	defer close(idle)
 	defer func() {
 		if v := recover(); v != nil {
+			// The panic is kept with idle cleared, at once: flush may
+			// return as soon as idle is nil, and report then looks for it.
+			p := newPanicError(v)
 			r.mu.Lock()
 			r.broken, r.queue, r.idle = true, nil, nil
+			r.keepPanicLocked(p)
 			r.mu.Unlock()
-			r.fail(newPanicError(v))
+			r.stop()
 		}
 	}()
 	for {
@@ -228,10 +232,19 @@ func (r *run) flush() {
 // run's work: the triage ends by raising it again.
 func (r *run) fail(p *PanicError) {
 	r.mu.Lock()
+	r.keepPanicLocked(p)
+	r.mu.Unlock()
+	r.stop()
+}
+
+func (r *run) keepPanicLocked(p *PanicError) {
 	if r.panicked == nil {
 		r.panicked = p
 	}
-	r.mu.Unlock()
+}
+
+// stop stops the run's work.
+func (r *run) stop() {
 	if r.cancel != nil {
 		r.cancel()
 	}
