@@ -90,9 +90,12 @@ func (t *Triager) TriageInput(ctx context.Context, s Scope, in io.Reader) (*Repo
 	// Decoding, templates included, is the work: the input is read in
 	// parts decoded on every core, and only the counting happens under
 	// the aggregator's lock.
-	err = readParallel(ctx, in, opt, func(ms []Minion) {
+	prep := func(m Minion) Minion {
+		m.Datacenter = dcOf(m.ID)
+		return m
+	}
+	err = readParallel(ctx, in, opt, prep, func(ms []Minion) {
 		for _, m := range ms {
-			m.Datacenter = dcOf(m.ID)
 			r.agg.Add(m)
 		}
 		r.emit(ProgressAnswers, "", nil)

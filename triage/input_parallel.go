@@ -58,11 +58,12 @@ type readOptions struct {
 }
 
 // readParallel reads saved evidence as readInput does, decoding each
-// minion's answer, and calls add with the decoded minions in input order,
-// one call at a time (from the parts' goroutines), so that the first of
-// two answers of one minion is the one kept; add must not keep the list.
-// It returns readInput's error for the same input.
-func readParallel(ctx context.Context, in io.Reader, opt readOptions, add func([]Minion)) error {
+// minion's answer and handing it to prep, in the parts, in parallel; and
+// calls add with what prep made, in input order, one call at a time (from
+// the parts' goroutines), so that the first of two answers of one minion
+// is the one kept; add must not keep the list. It returns readInput's
+// error for the same input.
+func readParallel[T any](ctx context.Context, in io.Reader, opt readOptions, prep func(Minion) T, add func([]T)) error {
 	if opt.block <= 0 {
 		opt.block = partBlock
 	}
@@ -78,8 +79,9 @@ func readParallel(ctx context.Context, in io.Reader, opt readOptions, add func([
 	}
 	defer src.close()
 	g, gctx := errgroup.WithContext(ctx)
-	ps := &parts{
+	ps := &parts[T]{
 		src:     src,
+		prep:    prep,
 		ctx:     gctx,
 		g:       g,
 		opt:     opt,
@@ -103,11 +105,12 @@ func readParallel(ctx context.Context, in io.Reader, opt readOptions, add func([
 }
 
 // parts is one parallel reading.
-type parts struct {
+type parts[T any] struct {
 	ctx    context.Context
 	g      *errgroup.Group
 	opt    readOptions
-	add    func([]Minion)
+	prep   func(Minion) T
+	add    func([]T)
 	top    bool // the guess: answers are directly in documents, not in "return"
 	cpu    *semaphore.Weighted
 	window *semaphore.Weighted
@@ -120,7 +123,7 @@ type parts struct {
 	released int
 	done     bool // the input is read to its end, or err
 	err      error
-	all      []*part // by block
+	all      []*part[T] // by block
 	changed  chan struct{}
 	// lists are the parts' lists of decoded minions, passed on from the
 	// parts done to the parts begun.
@@ -128,11 +131,11 @@ type parts struct {
 }
 
 // list returns an empty list of decoded minions, room for a block's.
-func (ps *parts) list() []Minion {
-	if l, ok := ps.lists.Get().([]Minion); ok {
+func (ps *parts[T]) list() []T {
+	if l, ok := ps.lists.Get().([]T); ok {
 		return l
 	}
-	return make([]Minion, 0, 1024)
+	return make([]T, 0, 1024)
 }
 
 type inputBlock struct {
@@ -141,13 +144,13 @@ type inputBlock struct {
 }
 
 // notify wakes the parts waiting for a block; ps.mu is held.
-func (ps *parts) notify() {
+func (ps *parts[T]) notify() {
 	close(ps.changed)
 	ps.changed = make(chan struct{})
 }
 
 // read reads the input into blocks, and starts the part of each block.
-func (ps *parts) read() (err error) {
+func (ps *parts[T]) read() (err error) {
 	defer faultIsError(&err)
 	debug.SetPanicOnFault(true)
 	for j := 0; ; j++ {
@@ -192,7 +195,7 @@ func inReturn(b []byte) bool {
 
 // block returns block i, or, when it is not read yet, a channel closed
 // once more is read; io.EOF past the end.
-func (ps *parts) block(i int) ([]byte, <-chan struct{}, error) {
+func (ps *parts[T]) block(i int) ([]byte, <-chan struct{}, error) {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
 	switch {
@@ -212,7 +215,7 @@ func (ps *parts) block(i int) ([]byte, <-chan struct{}, error) {
 
 // release gives back the blocks before block i: the reading from a
 // checked place is past them.
-func (ps *parts) release(i int) {
+func (ps *parts[T]) release(i int) {
 	ps.mu.Lock()
 	var done [][]byte
 	for ; ps.released < i && ps.released < len(ps.blocks); ps.released++ {
@@ -224,7 +227,7 @@ func (ps *parts) release(i int) {
 }
 
 // unref tells that a part no longer reads block i.
-func (ps *parts) unref(i int) {
+func (ps *parts[T]) unref(i int) {
 	ps.mu.Lock()
 	var done [][]byte
 	ps.blocks[i].refs--
@@ -237,7 +240,7 @@ func (ps *parts) unref(i int) {
 
 // recycle adds to done the buffer of block i, released, once no part
 // reads it; ps.mu is held.
-func (ps *parts) recycle(done [][]byte, i int) [][]byte {
+func (ps *parts[T]) recycle(done [][]byte, i int) [][]byte {
 	if blk := &ps.blocks[i]; blk.refs == 0 && blk.b != nil {
 		done = append(done, blk.b)
 		blk.b = nil
@@ -247,14 +250,14 @@ func (ps *parts) recycle(done [][]byte, i int) [][]byte {
 
 // giveBack hands buffers no part reads back to the source, without the
 // lock: unmapping a block is a system call.
-func (ps *parts) giveBack(done [][]byte) {
+func (ps *parts[T]) giveBack(done [][]byte) {
 	for _, b := range done {
 		ps.src.done(b)
 	}
 }
 
 // part returns the part of block j, which exists once block j is read.
-func (ps *parts) part(j int) *part {
+func (ps *parts[T]) part(j int) *part[T] {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
 	if j < len(ps.all) {
@@ -264,17 +267,17 @@ func (ps *parts) part(j int) *part {
 }
 
 // dropFrom drops the parts from block j on: the reading ended before them.
-func (ps *parts) dropFrom(j int) {
+func (ps *parts[T]) dropFrom(j int) {
 	ps.mu.Lock()
-	rest := append([]*part(nil), ps.all[min(j, len(ps.all)):]...)
+	rest := append([]*part[T](nil), ps.all[min(j, len(ps.all)):]...)
 	ps.mu.Unlock()
 	for _, p := range rest {
 		p.drop()
 	}
 }
 
-func (ps *parts) newPart(j int) *part {
-	return &part{
+func (ps *parts[T]) newPart(j int) *part[T] {
+	return &part[T]{
 		ps:      ps,
 		j:       j,
 		found:   make(chan struct{}),
@@ -286,8 +289,8 @@ func (ps *parts) newPart(j int) *part {
 }
 
 // part is the reading of one block's minions.
-type part struct {
-	ps *parts
+type part[T any] struct {
+	ps *parts[T]
 	j  int
 	// start is the offset where the part's minions begin, and top whether
 	// they are directly in a document; set once found is closed, start is
@@ -310,7 +313,7 @@ type part struct {
 	checked bool
 	next    int   // the part the reading hands over to
 	limit   int64 // the start of block next
-	out     []Minion
+	out     []T
 	begin   int64 // where the place being tried is
 	tried   int64 // bytes read trying places
 	visited map[visit]bool
@@ -325,7 +328,7 @@ type visit struct {
 
 // check hands the reading over to p from a checked part that has begun
 // base documents.
-func (p *part) check(base int) {
+func (p *part[T]) check(base int) {
 	if p.settled.Swap(true) {
 		return
 	}
@@ -337,7 +340,7 @@ func (p *part) check(base int) {
 }
 
 // drop tells p that it did not start where it guessed.
-func (p *part) drop() {
+func (p *part[T]) drop() {
 	if p.settled.Swap(true) {
 		return
 	}
@@ -346,7 +349,7 @@ func (p *part) drop() {
 }
 
 // idle runs wait without holding a decoding slot.
-func (p *part) idle(wait func()) error {
+func (p *part[T]) idle(wait func()) error {
 	if p.hasCPU {
 		p.ps.cpu.Release(1)
 		p.hasCPU = false
@@ -360,7 +363,7 @@ func (p *part) idle(wait func()) error {
 }
 
 // await waits until the part is checked (true) or dropped.
-func (p *part) await() (bool, error) {
+func (p *part[T]) await() (bool, error) {
 	ok := false
 	err := p.idle(func() {
 		select {
@@ -377,13 +380,13 @@ func (p *part) await() (bool, error) {
 
 // confirm is what a part does once checked: hand on what it decoded, and
 // give back the blocks it is past.
-func (p *part) confirm() {
+func (p *part[T]) confirm() {
 	p.checked = true
 	p.ps.release(int(p.cur.Load()))
 	p.flush()
 }
 
-func (p *part) flush() {
+func (p *part[T]) flush() {
 	if len(p.out) > 0 {
 		p.ps.add(p.out)
 		clear(p.out) // no decoded minion kept alive by the list
@@ -391,18 +394,18 @@ func (p *part) flush() {
 	}
 }
 
-func (p *part) take(m Minion) {
+func (p *part[T]) take(m Minion) {
 	if p.out == nil {
 		p.out = p.ps.list()
 	}
-	p.out = append(p.out, m)
+	p.out = append(p.out, p.ps.prep(m))
 	if p.checked && len(p.out) >= inputBatch {
 		p.flush()
 	}
 }
 
 // collect decodes an answer read by the scanner's general path.
-func (p *part) collect(a inputAnswer) error {
+func (p *part[T]) collect(a inputAnswer) error {
 	if a.TooLarge() {
 		p.take(blameError(Minion{ID: a.ID}, tooLarge(a.Size)))
 	} else {
@@ -412,7 +415,7 @@ func (p *part) collect(a inputAnswer) error {
 }
 
 // hold makes block i, taken from ps.block, the one the part reads.
-func (p *part) hold(i int) {
+func (p *part[T]) hold(i int) {
 	if p.held >= 0 {
 		p.ps.unref(p.held)
 	}
@@ -420,7 +423,7 @@ func (p *part) hold(i int) {
 }
 
 // src is the scanner's source of blocks.
-func (p *part) src(i int) ([]byte, error) {
+func (p *part[T]) src(i int) ([]byte, error) {
 	if p.trial && i != p.j {
 		return nil, errReject
 	}
@@ -477,7 +480,7 @@ func faultIsError(err *error) {
 	panic(r)
 }
 
-func (p *part) run() (err error) {
+func (p *part[T]) run() (err error) {
 	defer faultIsError(&err)
 	debug.SetPanicOnFault(true)
 	defer func() {
@@ -538,7 +541,7 @@ func (p *part) run() (err error) {
 	return nil
 }
 
-func (p *part) scanner() *scanner {
+func (p *part[T]) scanner() *scanner {
 	return &scanner{src: p.src, part: p, transient: true, unwanted: p.ps.opt.unwanted}
 }
 
@@ -564,7 +567,7 @@ func nextStart(b []byte, i int) int {
 }
 
 // finish ends a part whose reading returned err.
-func (p *part) finish(s *scanner, err error) error {
+func (p *part[T]) finish(s *scanner, err error) error {
 	switch {
 	case errors.Is(err, errStop), errors.Is(err, errDrop):
 		return nil
@@ -592,7 +595,7 @@ func (p *part) finish(s *scanner, err error) error {
 
 // member is called by the scanner at each minion's key: the part stops
 // there once it is past the start of the next part's block.
-func (p *part) member(s *scanner, top bool) error {
+func (p *part[T]) member(s *scanner, top bool) error {
 	if p.dropped.Load() {
 		return errDrop
 	}
@@ -668,7 +671,7 @@ func (p *part) member(s *scanner, top bool) error {
 // to be before it reads on past its block for an answer (the reading that
 // keeps what it reads is for checked parts); false leaves the answer to
 // the scanner.
-func (p *part) answer(s *scanner, id string) (bool, error) {
+func (p *part[T]) answer(s *scanner, id string) (bool, error) {
 	c, ok := s.peek()
 	if !ok {
 		return false, nil

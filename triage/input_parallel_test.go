@@ -37,6 +37,9 @@ func sequentialRead(in []byte, unwanted func(string) bool) ([]Minion, error) {
 	return out, err
 }
 
+// keep hands on a decoded minion as it is.
+func keep(m Minion) Minion { return m }
+
 func parallelRead(in io.Reader, opt readOptions) ([]Minion, error) {
 	var (
 		mu   sync.Mutex
@@ -44,7 +47,7 @@ func parallelRead(in io.Reader, opt readOptions) ([]Minion, error) {
 		busy bool
 		over error
 	)
-	err := readParallel(context.Background(), in, opt, func(ms []Minion) {
+	err := readParallel(context.Background(), in, opt, keep, func(ms []Minion) {
 		mu.Lock()
 		if busy {
 			over = errors.New("add called while another add ran")
@@ -235,7 +238,7 @@ func TestReadParallelCancel(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	seen := 0
-	err := readParallel(ctx, &in, readOptions{block: 8192, window: 4, workers: 2}, func(ms []Minion) {
+	err := readParallel(ctx, &in, readOptions{block: 8192, window: 4, workers: 2}, keep, func(ms []Minion) {
 		seen += len(ms)
 		if seen > 500 {
 			cancel()
@@ -326,7 +329,7 @@ func TestReadParallelFileCut(t *testing.T) {
 	}
 	defer f.Close()
 	cut := false
-	err = readParallel(context.Background(), f, readOptions{block: os.Getpagesize(), window: 64, workers: 2}, func([]Minion) {
+	err = readParallel(context.Background(), f, readOptions{block: os.Getpagesize(), window: 64, workers: 2}, keep, func([]Minion) {
 		if !cut {
 			cut = true
 			if err := os.Truncate(path, 0); err != nil {

@@ -58,7 +58,7 @@ type scanner struct {
 	// decides at each minion where to stop and how to decode.
 	src  func(i int) ([]byte, error) // block i of the input
 	blk  int                         // the index of buf among the blocks
-	part *part
+	part partHooks
 	// noFill makes fill fail with errPark rather than read on.
 	noFill bool
 	// transient hands out answers in scratch, valid until the next read.
@@ -67,6 +67,13 @@ type scanner struct {
 	// starts inside one.
 	docs    int
 	resumed bool
+}
+
+// partHooks is what a part of a parallel reading does at each minion's
+// key, and with each answer (input_parallel.go).
+type partHooks interface {
+	member(s *scanner, top bool) error
+	answer(s *scanner, id string) (bool, error)
 }
 
 func newScanner(r io.Reader) *scanner {
