@@ -156,29 +156,62 @@ func (a *Aggregator) Expect(dc string, ids []string) {
 }
 
 // Add counts one classified minion. A second answer from the same minion in
-// the same datacenter is ignored.
+// the same datacenter is ignored. It is AddPrepared(Prepare(m)), worked out
+// on the caller's stack.
 func (a *Aggregator) Add(m Minion) bool {
-	// What the minion's failures are, which services they name, and the
-	// hashes the counting goes by are worked out before taking the locks:
-	// only the checking and the counting are under them.
-	id := hashString(m.ID)
-	var p preparedFailure
+	p := Prepared{m: m, id: hashString(m.ID)}
 	if m.Status == StatusFailing {
 		var buf prepareBuf // cleared only for a failing minion
 		var fold *foldScratch
 		if slices.ContainsFunc(m.FailedStates, isRequisiteFailure) {
 			fold = foldScratches.Get().(*foldScratch)
-			defer foldScratches.Put(fold) // after the lock: the failures hold its lists
+			defer foldScratches.Put(fold) // after counting: the failures hold its lists
 		}
-		p = prepareFailure(m, &buf, fold)
+		p.fail = prepareFailure(m, &buf, fold)
 	}
+	return a.addPrepared(&p)
+}
+
+// Prepared is a minion with what counting it goes by worked out: its
+// failures, the services they name, and the hashes of its id, signatures
+// and evidence. It holds nothing of the call that made it.
+type Prepared struct {
+	m    Minion
+	id   uint64
+	fail preparedFailure
+}
+
+// Prepare works out what counting m goes by without touching the
+// aggregator: it is safe for concurrent use and takes no lock, so decoding
+// workers prepare minions in parallel and AddPrepared only counts them.
+func (a *Aggregator) Prepare(m Minion) Prepared {
+	p := Prepared{m: m, id: hashString(m.ID)}
+	if m.Status != StatusFailing {
+		return p
+	}
+	var buf prepareBuf
+	var fold *foldScratch
+	if slices.ContainsFunc(m.FailedStates, isRequisiteFailure) {
+		fold = foldScratches.Get().(*foldScratch)
+		defer foldScratches.Put(fold)
+	}
+	p.fail = prepareFailure(m, &buf, fold).owned()
+	return p
+}
+
+// AddPrepared counts a minion Prepare worked out, as Add would count it.
+func (a *Aggregator) AddPrepared(p Prepared) bool { return a.addPrepared(&p) }
+
+// addPrepared checks and counts p: only this is under the locks.
+func (a *Aggregator) addPrepared(p *Prepared) bool {
+	m := &p.m
 	a.ids.Lock()
 	t := a.tally(m.Datacenter)
-	if !t.answered.add(id, m.ID) {
+	if !t.answered.add(p.id, m.ID) {
 		a.ids.Unlock()
 		return false
 	}
-	if !t.expected.has(id, m.ID) {
+	if !t.expected.has(p.id, m.ID) {
 		t.unlisted++
 	}
 	a.mu.Lock()
@@ -187,13 +220,13 @@ func (a *Aggregator) Add(m Minion) bool {
 	t.counts.add(m.Status)
 	switch m.Status {
 	case StatusFailing:
-		a.addFailing(m, t.bit, &p)
+		a.addFailing(*m, t.bit, &p.fail)
 	case StatusUnreachable:
-		a.addPlain(CauseUnreachable, m, t.bit)
+		a.addPlain(CauseUnreachable, *m, t.bit)
 	case StatusModuleMissing:
-		a.addPlain(CauseModuleMissing, m, t.bit)
+		a.addPlain(CauseModuleMissing, *m, t.bit)
 	case StatusBlameError:
-		a.addPlain(CauseBlameError, m, t.bit)
+		a.addPlain(CauseBlameError, *m, t.bit)
 	}
 	return true
 }
@@ -499,6 +532,38 @@ func prepareFailure(m Minion, buf *prepareBuf, fold *foldScratch) preparedFailur
 		}
 	}
 	return p
+}
+
+// owned returns p in lists of its own, not in the buffers prepareFailure
+// worked in: one allocation for the failures and their folds, one for the
+// services.
+func (p preparedFailure) owned() preparedFailure {
+	var out preparedFailure
+	n := 0
+	for _, f := range p.fails {
+		n += len(f.dependents)
+	}
+	out.fails = make([]stateFailure, len(p.fails))
+	copy(out.fails, p.fails)
+	var refs []stateRef
+	if n > 0 {
+		refs = make([]stateRef, 0, n)
+	}
+	for i := range out.fails {
+		f := &out.fails[i]
+		if f.dependents != nil {
+			from := len(refs)
+			refs = append(refs, f.dependents...)
+			f.dependents = refs[from:len(refs):len(refs)]
+		}
+		if f.requisites != nil {
+			f.requisites = slices.Clone(f.requisites)
+		}
+	}
+	if len(p.services) > 0 {
+		out.services = slices.Clone(p.services)
+	}
+	return out
 }
 
 // evidenceOf is evidenceOf(text), its hash taken from the failure of the

@@ -1,0 +1,87 @@
+package triage
+
+import (
+	"bytes"
+	"encoding/json"
+	"slices"
+	"sync"
+	"testing"
+
+	"github.com/sift-chatops/sift/internal/fleetgen"
+)
+
+// renderAggregate is everything Finish returns, as JSON.
+func renderAggregate(t *testing.T, agg *Aggregator) string {
+	t.Helper()
+	counts, causes, perDC := agg.Finish()
+	out, err := json.Marshal(struct {
+		Counts Counts
+		Causes []Cause
+		PerDC  map[string]Counts
+	}{counts, causes, perDC})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(out)
+}
+
+// TestPreparedCountsAsAdd: minions prepared on several goroutines, all of
+// them before any is counted, and then counted in order, give the report
+// Add gives; requisite folds included, whose lists Prepare works out in
+// scratch it hands on to the next minion.
+func TestPreparedCountsAsAdd(t *testing.T) {
+	var in bytes.Buffer
+	if err := fleetgen.WriteRealistic(&in, fleetgen.RealisticOptions{Minions: 3000, Datacenters: 3, Seed: 5}); err != nil {
+		t.Fatal(err)
+	}
+	var minions []Minion
+	err := ReadAnswers(&in, func(a MinionAnswer) error {
+		m := DecodeMinion(a.ID, a.Raw)
+		m.Datacenter = a.ID[4:8]
+		minions = append(minions, m)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gone := requires("app-gone", "app", "cmd.run", FailedState{ID: "missing", SLS: "app.none"})
+	minions = slices.Concat(minions,
+		minionsWith("a", 40, pkgRoot, requires("app-reload", "app", "cmd.run", pkgRoot)),
+		minionsWith("b", 30, confRoot, requires("app-reload", "app", "cmd.run", confRoot), gone),
+		minionsWith("c", 20, pkgRoot, confRoot, requires("app-reload", "app", "cmd.run", pkgRoot, confRoot),
+			requires("app-ready", "app", "cmd.run", FailedState{ID: "app-reload", SLS: "app"})),
+		minions[:100], // answers twice
+	)
+
+	agg := NewAggregator("https://git.example.com/salt/-/commit/{commit}")
+	agg.Expect("dc00", []string{"web-dc00-999999"})
+	for _, m := range minions {
+		agg.Add(m)
+	}
+	want := renderAggregate(t, agg)
+
+	agg = NewAggregator("https://git.example.com/salt/-/commit/{commit}")
+	agg.Expect("dc00", []string{"web-dc00-999999"})
+	prepared := make([]Prepared, len(minions))
+	var wg sync.WaitGroup
+	for part := range 3 {
+		wg.Go(func() {
+			for i := part; i < len(minions); i += 3 {
+				prepared[i] = agg.Prepare(minions[i])
+			}
+		})
+	}
+	wg.Wait()
+	added := 0
+	for _, p := range prepared {
+		if agg.AddPrepared(p) {
+			added++
+		}
+	}
+	if added != len(minions)-100 {
+		t.Errorf("AddPrepared took %d minions, want %d", added, len(minions)-100)
+	}
+	if got := renderAggregate(t, agg); got != want {
+		t.Fatalf("prepared differs:\n%s\nwant\n%s", got, want)
+	}
+}
