@@ -90,13 +90,15 @@ func (t *Triager) TriageInput(ctx context.Context, s Scope, in io.Reader) (*Repo
 	// Decoding, templates included, is the work: the input is read in
 	// parts decoded on every core, and only the counting happens under
 	// the aggregator's lock.
-	prep := func(m Minion) Minion {
+	// What counting a minion goes by is worked out in the parts, in
+	// parallel; the ordered hand-over only counts.
+	prep := func(m Minion) Prepared {
 		m.Datacenter = dcOf(m.ID)
-		return m
+		return r.agg.Prepare(m)
 	}
-	err = readParallel(ctx, in, opt, prep, func(ms []Minion) {
-		for _, m := range ms {
-			r.agg.Add(m)
+	err = readParallel(ctx, in, opt, prep, func(ps []Prepared) {
+		for i := range ps {
+			r.agg.AddPrepared(ps[i])
 		}
 		r.emit(ProgressAnswers, "", nil)
 	})
