@@ -230,6 +230,14 @@ func decodeTyped(m Minion, raw []byte) (Minion, bool) {
 // copies what it keeps of the strings it only looks at (status, message,
 // window, change), which the hand decoder lends it from the input.
 func classify(m Minion, f *wireFailure, states []wireFailedState, errs []wireCompileError) Minion {
+	return classifyShared(m, f, states, errs, nil, nil)
+}
+
+// classifyShared is classify, with the commits and the last success of a
+// failing minion given when they are known already: a list and a job made
+// for an earlier minion from the same values, which f's stand for. The
+// aggregator only reads them, so minions share them.
+func classifyShared(m Minion, f *wireFailure, states []wireFailedState, errs []wireCompileError, commits []Commit, success *Job) Minion {
 	if f.Status == "no_jobs" {
 		// Nothing cached is not a module failure, whatever result says.
 		m.Status, m.Detail = StatusNoJobs, strings.Clone(truncate(f.Message, maxDetail))
@@ -272,8 +280,13 @@ func classify(m Minion, f *wireFailure, states []wireFailedState, errs []wireCom
 	default:
 		return blameError(m, fmt.Sprintf("%s: unknown window %q (want forward, rollback or diverged)", FunHighstateFailure, truncate(f.Window, 40)))
 	}
-	m.Commits = make([]Commit, 0, len(f.Commits))
-	for _, c := range f.Commits {
+	wire := f.Commits
+	if commits != nil {
+		m.Commits, wire = commits, nil
+	} else {
+		m.Commits = make([]Commit, 0, len(f.Commits))
+	}
+	for _, c := range wire {
 		switch c.Change {
 		case "":
 		case ChangeAdded:
@@ -287,18 +300,24 @@ func classify(m Minion, f *wireFailure, states []wireFailedState, errs []wireCom
 			m.Commits = append(m.Commits, Commit(c))
 		}
 	}
-	// Both jobs in one allocation.
-	var jobs *[2]Job
-	if f.FailedJob != nil || f.LastSuccessJob != nil {
-		jobs = new([2]Job)
-	}
-	if f.FailedJob != nil {
-		jobs[0] = Job(*f.FailedJob)
-		m.FailedJob = &jobs[0]
-	}
-	if f.LastSuccessJob != nil {
-		jobs[1] = Job(*f.LastSuccessJob)
-		m.LastSuccessJob = &jobs[1]
+	switch {
+	case success != nil:
+		m.LastSuccessJob = success
+		if f.FailedJob != nil {
+			j := Job(*f.FailedJob)
+			m.FailedJob = &j
+		}
+	case f.FailedJob != nil || f.LastSuccessJob != nil:
+		// Both jobs in one allocation.
+		jobs := new([2]Job)
+		if f.FailedJob != nil {
+			jobs[0] = Job(*f.FailedJob)
+			m.FailedJob = &jobs[0]
+		}
+		if f.LastSuccessJob != nil {
+			jobs[1] = Job(*f.LastSuccessJob)
+			m.LastSuccessJob = &jobs[1]
+		}
 	}
 	m.Window = window
 	return m

@@ -109,6 +109,10 @@ type interner struct {
 	commitsOwned []wireCommit
 	success      []byte
 	successOwned wireJob
+	// What classify made of them for a minion, nil before: the next
+	// minion that repeats them shares the list and the job.
+	commitsMade []Commit
+	successMade *Job
 	// The comments of the first failed states of the last failing minion,
 	// as written and as kept: a failure on many minions often has the same
 	// comment on each.
@@ -145,6 +149,9 @@ type scanned struct {
 	// they are the ones remembered, whose strings are the interner's.
 	commitsRaw, successRaw   []byte
 	commitsSame, successSame bool
+	// Whether the commits and the last success are the ones remembered,
+	// having been read again or just made so.
+	commitsKept, successKept bool
 	// The first failed states' comments as written (quotes included),
 	// and which of them are the ones remembered.
 	commentRaw  [sameComments][]byte
@@ -222,7 +229,24 @@ func (it *interner) classify(m Minion) Minion {
 		return classify(m, &a.f, nil, nil)
 	}
 	it.own()
-	return classify(m, &a.f, a.states, a.errs)
+	var commits []Commit
+	var success *Job
+	if a.commitsSame {
+		commits = it.commitsMade
+	}
+	if a.successSame {
+		success = it.successMade
+	}
+	m = classifyShared(m, &a.f, a.states, a.errs, commits, success)
+	if m.Status == StatusFailing {
+		if a.commitsKept && it.commitsMade == nil {
+			it.commitsMade = m.Commits[:len(m.Commits):len(m.Commits)]
+		}
+		if a.successKept && it.successMade == nil {
+			it.successMade = m.LastSuccessJob
+		}
+	}
+	return m
 }
 
 // own copies what a failing minion keeps of the borrowed strings: what
@@ -311,7 +335,10 @@ func (it *interner) own() {
 		if len(a.commitsRaw) <= maxSame {
 			it.commits = append(it.commits[:0], a.commitsRaw...)
 			it.commitsOwned = append(it.commitsOwned[:0], a.f.Commits...)
+			it.commitsMade, a.commitsKept = nil, len(a.commitsRaw) > 0
 		}
+	} else {
+		a.commitsKept = true
 	}
 	j := &a.jobs[0]
 	keep(&j.JID)
@@ -320,7 +347,10 @@ func (it *interner) own() {
 		j.JID, j.Time, j.Commit, j.CodebaseVersion = it.intern(j.JID), it.intern(j.Time), it.intern(j.Commit), it.intern(j.CodebaseVersion)
 		if a.successRaw != nil && len(a.successRaw) <= maxSame {
 			it.success, it.successOwned = append(it.success[:0], a.successRaw...), *j
+			it.successMade, a.successKept = nil, true
 		}
+	} else {
+		a.successKept = true
 	}
 }
 

@@ -350,7 +350,9 @@ func TestDecodeRepeatedValues(t *testing.T) {
 	}
 	answers["web-1"], answers["web-2"], answers["web-3"] = commitAnswer("web-1"), commitAnswer("web-2"), releaseAnswer()
 	it := new(interner)
-	hits := 0
+	hits, shared := 0, 0
+	var commits []Commit
+	var success *Job
 	for id, raw := range answers {
 		// Whether the answer holds what the decoder remembers.
 		again := len(it.commits) > 2 && bytes.Contains(raw, it.commits) || len(it.success) > 0 && bytes.Contains(raw, it.success) ||
@@ -363,9 +365,21 @@ func TestDecodeRepeatedValues(t *testing.T) {
 		if want := decodeMinionSlow(id, raw); !reflect.DeepEqual(m, want) {
 			t.Errorf("%s:\ngot  %+v\nwant %+v", id, m, want)
 		}
+		// A list or a job made for an earlier minion is shared, not
+		// copied: the same array, the same job.
+		if len(m.Commits) > 0 && len(commits) > 0 && &m.Commits[0] == &commits[0] ||
+			m.LastSuccessJob != nil && m.LastSuccessJob == success {
+			shared++
+		}
+		if m.Status == StatusFailing {
+			commits, success = m.Commits, m.LastSuccessJob
+		}
 	}
 	if hits == 0 {
 		t.Error("no commits nor last success read again")
+	}
+	if shared == 0 {
+		t.Error("no commits nor last success shared with the minion before")
 	}
 }
 
