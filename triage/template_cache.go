@@ -91,20 +91,19 @@ func TemplateOf(msg, minionID string) string {
 	if ok {
 		return t
 	}
-	t = templateOf(msg, minionID)
-	lineKeys.keepWhole(first, msg, minionID, t)
+	t = templateOf(msg, minionID, first)
+	lineKeys.keepWhole(first.e, msg, minionID, t)
 	return t
 }
 
-func templateOf(msg, minionID string) string {
+func templateOf(msg, minionID string, first leadLookup) string {
 	kb := keyBuffers.Get().(*[]byte)
-	key, ok := templateKey((*kb)[:0], msg, minionID)
+	key, h, ok := templateKeyFirst((*kb)[:0], msg, minionID, first)
 	if !ok {
 		keyBuffers.Put(kb)
 		return Mask(msg, minionID)
 	}
 	*kb = key
-	h := maphash.Bytes(templateSeed, key)
 	table := templateCache.Load()
 	if t, ok := table.lookup(h, key); ok {
 		keyBuffers.Put(kb)

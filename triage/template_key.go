@@ -2,6 +2,7 @@ package triage
 
 import (
 	"encoding/binary"
+	"hash/maphash"
 	"math/bits"
 	"math/rand/v2"
 	"slices"
@@ -47,22 +48,47 @@ const (
 // bytes (lengths decide), or the minion's id is not a plain one (letters,
 // digits, then also dots, dashes and underscores).
 func templateKey(b []byte, msg, minionID string) ([]byte, bool) {
+	b, _, ok := templateKeyFirst(b, msg, minionID, leadLookup{})
+	return b, ok
+}
+
+// templateKeyFirst is templateKey, given what was found of msg's first
+// line; it also returns the key's hash (see keyHash).
+func templateKeyFirst(b []byte, msg, minionID string, first leadLookup) ([]byte, uint64, bool) {
 	if !plainID(minionID) {
-		return b, false
+		return b, 0, false
 	}
 	if len(msg) <= maxMaskInput {
-		return appendKey(b, msg, minionID), true
+		b, h := appendKeyFirst(b, msg, minionID, first, 0)
+		return b, h, true
 	}
 	head, tail, byBytes := cutLong(msg)
 	if byBytes {
-		return b, false
+		return b, 0, false
 	}
-	b = appendKey(b, head, minionID)
+	b, h := appendKeyFirst(b, head, minionID, first, 0)
 	if tail != "" {
 		b = append(b, markTail)
-		b = appendKey(b, tail, minionID)
+		b, h = appendKeyFirst(b, tail, minionID, leadLookup{}, foldKeyHash(h, markTail))
 	}
-	return b, true
+	return b, h, true
+}
+
+// A template key is hashed line by line: its hash folds the hashes of the
+// keys of its lines (keyLineHash) and the blanks and marks between them,
+// so that the key of a line found in lineKeys, a traceback's frame, is
+// hashed once, when the line is kept, not in every message. The key's
+// lines and what stands between them follow from its bytes (a line's key
+// holds no newline, and a mark byte of the message is escaped), so one
+// key has one hash; and the cache compares keys whole, so two keys of
+// one hash cost a miss, never a wrong template.
+
+// keyLineHash returns the hash of the key of a line.
+func keyLineHash(key []byte) uint64 { return maphash.Bytes(templateSeed, key) }
+
+// foldKeyHash folds the hash of the next part of a key into h.
+func foldKeyHash(h, part uint64) uint64 {
+	return (bits.RotateLeft64(h, 29) ^ part) * 0x9e3779b97f4a7c15
 }
 
 // plainID reports an id of ASCII letters and digits, then also dots,
@@ -88,10 +114,19 @@ func plainID(id string) bool {
 // line of its kind seen before (appendNearKey), and a line the message
 // repeats (a traceback ends with its first line) from its first time.
 func appendKey(b []byte, s, minionID string) []byte {
+	b, _ = appendKeyFirst(b, s, minionID, leadLookup{}, 0)
+	return b
+}
+
+// appendKeyFirst is appendKey, given what was found of the first line of
+// s (or of the message s starts); it also folds what it appends into the
+// key's hash h, and returns that.
+func appendKeyFirst(b []byte, s, minionID string, first leadLookup, h uint64) ([]byte, uint64) {
 	id := lineKeys.idBits(minionID)
 	tag := rand.Uint64() & 0xff
 	// The first line keyed here rather than found, and its key in b.
 	memo, memoKey, memoKeyEnd := "", 0, 0
+	var memoHash uint64
 	var prev *lineEntry // the previous line's, when it came from lineKeys
 	for i := 0; i < len(s); {
 		if isSpace(s[i]) {
@@ -101,8 +136,10 @@ func appendKey(b []byte, s, minionID string) []byte {
 			}
 			if nl {
 				b = append(b, '\n')
+				h = foldKeyHash(h, '\n')
 			} else {
 				b = append(b, ' ')
+				h = foldKeyHash(h, ' ')
 			}
 			i = e
 			continue
@@ -110,6 +147,7 @@ func appendKey(b []byte, s, minionID string) []byte {
 		if nx := lineKeys.next(prev, s[i:]); nx != nil && (minionID == "" || !mayHold(nx.ids, id) || !strings.Contains(nx.line, minionID)) {
 			// The line that followed the previous one last time.
 			b = append(b, nx.key...)
+			h = foldKeyHash(h, nx.keyHash)
 			i += len(nx.line)
 			prev = nx
 			continue
@@ -125,12 +163,14 @@ func appendKey(b []byte, s, minionID string) []byte {
 		i = le
 		if len(line) == len(memo) && line == memo {
 			b = append(b, b[memoKey:memoKeyEnd]...)
+			h = foldKeyHash(h, memoHash)
 			prev = nil
 			continue
 		}
-		e, h := lineKeys.lookup(line)
+		e, lh := lineKeys.lookupFirst(line, &first)
 		if e != nil && (minionID == "" || !mayHold(e.ids, id) || !strings.Contains(line, minionID)) {
 			b = append(b, e.key...)
+			h = foldKeyHash(h, e.keyHash)
 			lineKeys.follow(prev, e)
 			prev = e
 			continue
@@ -147,14 +187,16 @@ func appendKey(b []byte, s, minionID string) []byte {
 		}
 		start := len(b)
 		b = appendNearKey(b, line, minionID, idLo, idHi)
+		kh := keyLineHash(b[start:])
+		h = foldKeyHash(h, kh)
 		if idLo < 0 && e == nil {
-			lineKeys.admit(line, h, b[start:], tag)
+			lineKeys.admit(line, lh, b[start:], kh, tag)
 		}
 		if memo == "" && len(line) >= nearMinBytes {
-			memo, memoKey, memoKeyEnd = line, start, len(b)
+			memo, memoKey, memoKeyEnd, memoHash = line, start, len(b), kh
 		}
 	}
-	return b
+	return b, h
 }
 
 // appendLineKey appends the key of a line, or of the tokens of a line from
@@ -542,10 +584,24 @@ func isMinionIn(s string, i int, id string) bool {
 }
 
 func appendMinion(b []byte, id string) []byte {
-	b = append(b, markMinion)
-	b = appendShape(b, id)
-	return append(b, markMinion)
+	b = slices.Grow(b, len(id)+2)
+	n := len(b)
+	b = b[:n+len(id)+2]
+	b[n] = markMinion
+	for k := 0; k < len(id); k++ {
+		b[n+1+k] = shapeBytes[id[k]]
+	}
+	b[n+1+len(id)] = markMinion
+	return b
 }
+
+// shapeBytes: each byte as appendShape writes it, in one lookup.
+var shapeBytes = func() (t [256]byte) {
+	for c := range 256 {
+		t[c] = appendShape(nil, string([]byte{byte(c)}))[0]
+	}
+	return t
+}()
 
 // appendVerbatim appends s[i:j] as it is, but for the bytes that read as
 // marks, and the minion's id (Mask masks it in a URL's host; what follows

@@ -28,6 +28,8 @@ const (
 type lineEntry struct {
 	hash      uint64
 	line, key string
+	// keyHash is the key's hash as a line of a template key (keyLineHash).
+	keyHash uint64
 	// ids has the bits (idBits) of every text in the line that a minion's
 	// id could be taken for where it stands: the key, made for no
 	// minion, is the line's key for a minion whose bits are not all in.
@@ -69,14 +71,14 @@ func (c *lineCache) lookup(s string) (*lineEntry, uint64) {
 // was seen before in another message. tag tells one message from another
 // (in its low 8 bits), so that a line seen twice in one message (a
 // traceback repeats its first line last) is not kept for that.
-func (c *lineCache) admit(s string, h uint64, key []byte, tag uint64) {
+func (c *lineCache) admit(s string, h uint64, key []byte, keyHash, tag uint64) {
 	if len(s) < lineMinBytes || len(s) > lineMaxBytes {
 		return
 	}
 	slot := h % lineSlots
 	if seen := c.seen[slot].Swap(h&^0xff | tag); seen&^0xff == h&^0xff && seen&0xff != tag {
 		// A copy: s may be read from a buffer that is reused.
-		c.slots[slot].Store(&lineEntry{hash: h, line: strings.Clone(s), key: string(key), ids: c.idTexts(s)})
+		c.slots[slot].Store(&lineEntry{hash: h, line: strings.Clone(s), key: string(key), keyHash: keyHash, ids: c.idTexts(s)})
 	}
 }
 
@@ -156,21 +158,39 @@ func leadingLine(msg string) string {
 	return msg[i:e]
 }
 
-// wholeTemplate returns the template of a message kept whole, and the
-// entry of its first line when the message is not (nil if none).
-func (c *lineCache) wholeTemplate(msg, minionID string) (string, *lineEntry, bool) {
-	if len(msg) > wholeMaxBytes {
-		return "", nil, false
+// leadLookup is what wholeTemplate found of a message's first line: the
+// line, its entry (nil if none) and its hash (0 when not hashed), so that
+// appendKey does not hash the line again.
+type leadLookup struct {
+	line string
+	e    *lineEntry
+	h    uint64
+}
+
+// lookupFirst returns lookup(s), from first when s is its line.
+func (c *lineCache) lookupFirst(s string, first *leadLookup) (*lineEntry, uint64) {
+	if first.h != 0 && len(s) == len(first.line) && s == first.line {
+		return first.e, first.h
 	}
-	e, _ := c.lookup(leadingLine(msg))
+	return c.lookup(s)
+}
+
+// wholeTemplate returns the template of a message kept whole, or what it
+// found of the message's first line when the message is not.
+func (c *lineCache) wholeTemplate(msg, minionID string) (string, leadLookup, bool) {
+	if len(msg) > wholeMaxBytes {
+		return "", leadLookup{}, false
+	}
+	line := leadingLine(msg)
+	e, h := c.lookup(line)
 	if e == nil {
-		return "", nil, false
+		return "", leadLookup{line: line, h: h}, false
 	}
 	if len(e.msg) == len(msg) && e.msg == msg &&
 		(minionID == "" || !mayHold(e.msgIDs, c.idBits(minionID)) || !strings.Contains(msg, minionID)) {
-		return e.tmpl, nil, true
+		return e.tmpl, leadLookup{}, true
 	}
-	return "", e, false
+	return "", leadLookup{line: line, e: e, h: h}, false
 }
 
 // keepWhole keeps a message and its template in the entry of its first
@@ -180,7 +200,7 @@ func (c *lineCache) keepWhole(e *lineEntry, msg, minionID, tmpl string) {
 	if e == nil || e.msg != "" || minionID != "" && strings.Contains(msg, minionID) {
 		return
 	}
-	n := &lineEntry{hash: e.hash, line: e.line, key: e.key, ids: e.ids,
+	n := &lineEntry{hash: e.hash, line: e.line, key: e.key, keyHash: e.keyHash, ids: e.ids,
 		msg: strings.Clone(msg), tmpl: tmpl, msgIDs: c.idTexts(msg)}
 	n.after.Store(e.after.Load())
 	c.slots[e.hash%lineSlots].CompareAndSwap(e, n)
