@@ -739,13 +739,16 @@ func (a *Aggregator) Finish() (Counts, []Cause, map[string]Counts) {
 		total = total.Plus(t.counts)
 	}
 	a.clusterStates()
-	causes := make([]Cause, 0, len(a.causes)+a.states.len())
+	accs := make([]*causeAcc, 0, len(a.causes)+a.states.len())
 	for _, c := range a.causes {
-		causes = append(causes, c.build(a.dcOrder))
+		accs = append(accs, c)
 	}
-	a.states.each(func(_ uint64, _ Signature, c *causeAcc) {
-		causes = append(causes, c.build(a.dcOrder))
-	})
+	a.states.each(func(_ uint64, _ Signature, c *causeAcc) { accs = append(accs, c) })
+	ids := sortCauseIDs(accs)
+	causes := make([]Cause, len(accs))
+	for i, c := range accs {
+		causes[i] = c.build(a.dcOrder, ids[i])
+	}
 	slices.SortFunc(causes, compareCauses)
 	return total, causes, perDC
 }
@@ -874,12 +877,8 @@ func compareSignatures(x, y Signature) int {
 		strings.Compare(x.SLS, y.SLS), strings.Compare(x.Template, y.Template))
 }
 
-func (c *causeAcc) build(dcOrder []string) Cause {
-	ids := slices.Clone(c.ids)
-	slices.Sort(ids)
-	// One minion can fail one state twice (names:, or two compile errors
-	// of an sls) and be merged into one cluster.
-	ids = slices.Compact(ids)
+// build returns the cause, its minions ids, sorted and each once.
+func (c *causeAcc) build(dcOrder []string, ids []string) Cause {
 	ev := c.ev
 	ev.Paths = firstN(slices.Sorted(maps.Keys(c.paths)), maxEvidencePaths)
 	msgs := topKeys(c.messages, maxEvidenceMessages)
