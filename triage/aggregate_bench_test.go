@@ -25,7 +25,8 @@ func decodeRealistic(answers []MinionAnswer) []Minion {
 // time, the collector's included. Those minions' bytes are long out of the
 // caches, which --input's are not: a worker adds a minion it has just
 // decoded. "warm" reads a few minions' bytes back into the caches before it
-// adds them, and times only the Add (add-ns/minion).
+// adds them, and times only the Add (add-ns/minion). "prepared" times
+// AddPrepared alone.
 func BenchmarkAggregatorAdd(b *testing.B) {
 	answers := realisticAnswers(b, 100_000)
 	minions := decodeRealistic(answers)
@@ -52,6 +53,30 @@ func BenchmarkAggregatorAdd(b *testing.B) {
 	}
 	b.Run("serial", func(b *testing.B) { run(b, 1) })
 	b.Run("parallel", func(b *testing.B) { run(b, runtime.GOMAXPROCS(0)) })
+	// "prepared" is what --input's checked part does: the minions are
+	// prepared beforehand (Prepare, in the decoding workers), and only
+	// AddPrepared is timed, on one goroutine.
+	b.Run("prepared", func(b *testing.B) {
+		prepared := make([]Prepared, len(minions))
+		var cpu time.Duration
+		for b.Loop() {
+			b.StopTimer()
+			agg := NewAggregator("")
+			for i, m := range minions {
+				prepared[i] = agg.Prepare(m)
+			}
+			runtime.GC() // the collection the preparing left running is not counting's
+			b.StartTimer()
+			start := processCPU()
+			for _, p := range prepared {
+				agg.AddPrepared(p)
+			}
+			cpu += processCPU() - start
+		}
+		if cpu > 0 {
+			b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N*len(minions)), "cpu-ns/minion")
+		}
+	})
 	b.Run("warm", func(b *testing.B) {
 		const batch = 64 // a few hundred KB: in the caches
 		var add time.Duration
