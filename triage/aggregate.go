@@ -159,7 +159,7 @@ func (a *Aggregator) Expect(dc string, ids []string) {
 // the same datacenter is ignored. It is AddPrepared(Prepare(m)), worked out
 // on the caller's stack.
 func (a *Aggregator) Add(m Minion) bool {
-	p := Prepared{m: m, id: hashString(m.ID)}
+	p := newPrepared(m)
 	if m.Status == StatusFailing {
 		var buf prepareBuf // cleared only for a failing minion
 		var fold *foldScratch
@@ -178,14 +178,30 @@ func (a *Aggregator) Add(m Minion) bool {
 type Prepared struct {
 	m    Minion
 	id   uint64
+	win  jobWindow
 	fail preparedFailure
+}
+
+// jobWindow is when a minion failed and last succeeded, read out of its
+// jobs before the lock: every cause the minion counts in reads them.
+type jobWindow struct{ failed, succeeded string }
+
+func newPrepared(m Minion) Prepared {
+	p := Prepared{m: m, id: hashString(m.ID)}
+	if m.FailedJob != nil {
+		p.win.failed = m.FailedJob.Time
+	}
+	if m.LastSuccessJob != nil {
+		p.win.succeeded = m.LastSuccessJob.Time
+	}
+	return p
 }
 
 // Prepare works out what counting m goes by without touching the
 // aggregator: it is safe for concurrent use and takes no lock, so decoding
 // workers prepare minions in parallel and AddPrepared only counts them.
 func (a *Aggregator) Prepare(m Minion) Prepared {
-	p := Prepared{m: m, id: hashString(m.ID)}
+	p := newPrepared(m)
 	if m.Status != StatusFailing {
 		return p
 	}
@@ -220,7 +236,7 @@ func (a *Aggregator) addPrepared(p *Prepared) bool {
 	t.counts.add(m.Status)
 	switch m.Status {
 	case StatusFailing:
-		a.addFailing(*m, t.bit, &p.fail)
+		a.addFailing(p, t.bit)
 	case StatusUnreachable:
 		a.addPlain(CauseUnreachable, *m, t.bit)
 	case StatusModuleMissing:
@@ -377,12 +393,12 @@ func (c *causeAcc) dependent(s stateRef) {
 	}
 }
 
-func (c *causeAcc) window(m Minion) {
-	if m.FailedJob != nil && m.FailedJob.Time != "" && (c.ev.FirstFailure == "" || m.FailedJob.Time < c.ev.FirstFailure) {
-		c.ev.FirstFailure = m.FailedJob.Time
+func (c *causeAcc) window(w *jobWindow) {
+	if w.failed != "" && (c.ev.FirstFailure == "" || w.failed < c.ev.FirstFailure) {
+		c.ev.FirstFailure = w.failed
 	}
-	if m.LastSuccessJob != nil && m.LastSuccessJob.Time > c.ev.LastSuccess {
-		c.ev.LastSuccess = m.LastSuccessJob.Time
+	if w.succeeded > c.ev.LastSuccess {
+		c.ev.LastSuccess = w.succeeded
 	}
 }
 
@@ -578,7 +594,8 @@ func (p *preparedFailure) evidenceOf(text string) evidence {
 	return evidenceOf(text)
 }
 
-func (a *Aggregator) addFailing(m Minion, bit int, p *preparedFailure) {
+func (a *Aggregator) addFailing(pm *Prepared, bit int) {
+	m, p, win := &pm.m, &pm.fail, &pm.win
 	fails := p.fails
 	explained := false
 	var seenBuf [4]*causeAcc
@@ -614,7 +631,7 @@ func (a *Aggregator) addFailing(m Minion, bit int, p *preparedFailure) {
 			c.paths[cm.Path] = struct{}{}
 		}
 		c.add(m.ID, bit)
-		c.window(m)
+		c.window(win)
 		states(c)
 		explained = true
 	}
@@ -652,7 +669,7 @@ func (a *Aggregator) addFailing(m Minion, bit int, p *preparedFailure) {
 			}
 		}
 		c.add(m.ID, bit)
-		c.window(m)
+		c.window(win)
 		states(c)
 		explained = true
 	}
@@ -663,7 +680,7 @@ func (a *Aggregator) addFailing(m Minion, bit int, p *preparedFailure) {
 		c.ev.Version = m.FailedJob.CodebaseVersion
 		c.message(m.LastSuccessJob.CodebaseVersion) // previous versions, most frequent wins
 		c.add(m.ID, bit)
-		c.window(m)
+		c.window(win)
 		states(c)
 		explained = true
 	}
@@ -673,7 +690,7 @@ func (a *Aggregator) addFailing(m Minion, bit int, p *preparedFailure) {
 		c := a.cause(CauseExternalService, h.origin)
 		c.ev.ServiceURL = c.id.key
 		c.add(m.ID, bit)
-		c.window(m)
+		c.window(win)
 		c.example(h.sig, h.sigHash, h.example, m.ID)
 		explained = true
 	}
@@ -702,7 +719,7 @@ func (a *Aggregator) addFailing(m Minion, bit int, p *preparedFailure) {
 		}
 		c.example(f.sig, f.sigHash, f.text, m.ID)
 		c.add(m.ID, bit)
-		c.window(m)
+		c.window(win)
 	}
 }
 
