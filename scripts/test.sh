@@ -14,6 +14,9 @@ go test -race -count=1 -timeout 20m ./...
 echo "== fuzz the minion answer decoder (20s)"
 go test -run '^$' -fuzz '^FuzzDecodeMinion$' -fuzztime 20s ./triage
 
+echo "== fuzz the parallel reading of saved evidence against the sequential one (10s)"
+go test -run '^$' -fuzz '^FuzzReadParallel$' -fuzztime 10s -fuzzminimizetime 10x ./triage
+
 echo "== static build, as in the Dockerfile"
 CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o /dev/null ./cmd/sift
 
