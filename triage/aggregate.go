@@ -159,7 +159,7 @@ func (a *Aggregator) Expect(dc string, ids []string) {
 // the same datacenter is ignored. It is AddPrepared(Prepare(m)), worked out
 // on the caller's stack.
 func (a *Aggregator) Add(m Minion) bool {
-	p := newPrepared(m)
+	var fail preparedFailure
 	if m.Status == StatusFailing {
 		var buf prepareBuf // cleared only for a failing minion
 		var fold *foldScratch
@@ -167,9 +167,11 @@ func (a *Aggregator) Add(m Minion) bool {
 			fold = foldScratches.Get().(*foldScratch)
 			defer foldScratches.Put(fold) // after counting: the failures hold its lists
 		}
-		p.fail = prepareFailure(m, &buf, fold)
+		fail = prepareFailure(m, &buf, fold)
 	}
-	return a.addPrepared(&p)
+	// The minion goes apart from its failures, which are in buf: what
+	// counting keeps of a Prepared would take buf off the stack.
+	return a.add(m, hashString(m.ID), jobWindowOf(m), &fail)
 }
 
 // Prepared is a minion with what counting it goes by worked out: its
@@ -186,22 +188,22 @@ type Prepared struct {
 // jobs before the lock: every cause the minion counts in reads them.
 type jobWindow struct{ failed, succeeded string }
 
-func newPrepared(m Minion) Prepared {
-	p := Prepared{m: m, id: hashString(m.ID)}
+func jobWindowOf(m Minion) jobWindow {
+	var w jobWindow
 	if m.FailedJob != nil {
-		p.win.failed = m.FailedJob.Time
+		w.failed = m.FailedJob.Time
 	}
 	if m.LastSuccessJob != nil {
-		p.win.succeeded = m.LastSuccessJob.Time
+		w.succeeded = m.LastSuccessJob.Time
 	}
-	return p
+	return w
 }
 
 // Prepare works out what counting m goes by without touching the
 // aggregator: it is safe for concurrent use and takes no lock, so decoding
 // workers prepare minions in parallel and AddPrepared only counts them.
 func (a *Aggregator) Prepare(m Minion) Prepared {
-	p := newPrepared(m)
+	p := Prepared{m: m, id: hashString(m.ID), win: jobWindowOf(m)}
 	if m.Status != StatusFailing {
 		return p
 	}
@@ -216,18 +218,17 @@ func (a *Aggregator) Prepare(m Minion) Prepared {
 }
 
 // AddPrepared counts a minion Prepare worked out, as Add would count it.
-func (a *Aggregator) AddPrepared(p Prepared) bool { return a.addPrepared(&p) }
+func (a *Aggregator) AddPrepared(p Prepared) bool { return a.add(p.m, p.id, p.win, &p.fail) }
 
-// addPrepared checks and counts p: only this is under the locks.
-func (a *Aggregator) addPrepared(p *Prepared) bool {
-	m := &p.m
+// add checks and counts minion m of hash id: only this is under the locks.
+func (a *Aggregator) add(m Minion, id uint64, win jobWindow, fail *preparedFailure) bool {
 	a.ids.Lock()
 	t := a.tally(m.Datacenter)
-	if !t.answered.add(p.id, m.ID) {
+	if !t.answered.add(id, m.ID) {
 		a.ids.Unlock()
 		return false
 	}
-	if !t.expected.has(p.id, m.ID) {
+	if !t.expected.has(id, m.ID) {
 		t.unlisted++
 	}
 	a.mu.Lock()
@@ -236,13 +237,13 @@ func (a *Aggregator) addPrepared(p *Prepared) bool {
 	t.counts.add(m.Status)
 	switch m.Status {
 	case StatusFailing:
-		a.addFailing(p, t.bit)
+		a.addFailing(m, &win, fail, t.bit)
 	case StatusUnreachable:
-		a.addPlain(CauseUnreachable, *m, t.bit)
+		a.addPlain(CauseUnreachable, m, t.bit)
 	case StatusModuleMissing:
-		a.addPlain(CauseModuleMissing, *m, t.bit)
+		a.addPlain(CauseModuleMissing, m, t.bit)
 	case StatusBlameError:
-		a.addPlain(CauseBlameError, *m, t.bit)
+		a.addPlain(CauseBlameError, m, t.bit)
 	}
 	return true
 }
@@ -594,8 +595,7 @@ func (p *preparedFailure) evidenceOf(text string) evidence {
 	return evidenceOf(text)
 }
 
-func (a *Aggregator) addFailing(pm *Prepared, bit int) {
-	m, p, win := &pm.m, &pm.fail, &pm.win
+func (a *Aggregator) addFailing(m Minion, win *jobWindow, p *preparedFailure, bit int) {
 	fails := p.fails
 	explained := false
 	var seenBuf [4]*causeAcc

@@ -85,3 +85,22 @@ func TestPreparedCountsAsAdd(t *testing.T) {
 		t.Fatalf("prepared differs:\n%s\nwant\n%s", got, want)
 	}
 }
+
+// TestAddPreparesOnItsStack: Add works a failing minion out on its stack,
+// as its comment says: a second answer, checked and refused, allocates
+// nothing.
+func TestAddPreparesOnItsStack(t *testing.T) {
+	m := failingMinion("web-001", "ams01", pkgRoot, confRoot, requires("app-reload", "app", "cmd.run", pkgRoot))
+	m.FailedStates = m.FailedStates[:2] // no requisite: no scratch from the pool
+	agg := NewAggregator("")
+	if !agg.Add(m) {
+		t.Fatal("first answer refused")
+	}
+	if n := testing.AllocsPerRun(100, func() {
+		if agg.Add(m) {
+			t.Fatal("second answer counted")
+		}
+	}); n != 0 {
+		t.Errorf("a refused second answer allocates %v times", n)
+	}
+}
