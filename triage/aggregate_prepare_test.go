@@ -1,7 +1,6 @@
 package triage
 
 import (
-	"bytes"
 	"encoding/json"
 	"slices"
 	"sync"
@@ -30,20 +29,7 @@ func renderAggregate(t *testing.T, agg *Aggregator) string {
 // Add gives; requisite folds included, whose lists Prepare works out in
 // scratch it hands on to the next minion.
 func TestPreparedCountsAsAdd(t *testing.T) {
-	var in bytes.Buffer
-	if err := fleetgen.WriteRealistic(&in, fleetgen.RealisticOptions{Minions: 3000, Datacenters: 3, Seed: 5}); err != nil {
-		t.Fatal(err)
-	}
-	var minions []Minion
-	err := ReadAnswers(&in, func(a MinionAnswer) error {
-		m := DecodeMinion(a.ID, a.Raw)
-		m.Datacenter = a.ID[4:8]
-		minions = append(minions, m)
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	minions := realisticMinions(t, fleetgen.RealisticOptions{Minions: 3000, Datacenters: 3, Seed: 5})
 	gone := requires("app-gone", "app", "cmd.run", FailedState{ID: "missing", SLS: "app.none"})
 	minions = slices.Concat(minions,
 		minionsWith("a", 40, pkgRoot, requires("app-reload", "app", "cmd.run", pkgRoot)),

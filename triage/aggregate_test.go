@@ -209,20 +209,7 @@ func TestDuplicateAnswerCountsOnce(t *testing.T) {
 // answering twice. Its largest causes hold more distinct messages than
 // are kept, so which are kept differs from order to order.
 func TestRealisticFleetOrderFree(t *testing.T) {
-	var in bytes.Buffer
-	if err := fleetgen.WriteRealistic(&in, fleetgen.RealisticOptions{Minions: 5000, Datacenters: 4, Seed: 3}); err != nil {
-		t.Fatal(err)
-	}
-	var minions []Minion
-	err := ReadAnswers(&in, func(a MinionAnswer) error {
-		m := DecodeMinion(a.ID, a.Raw)
-		m.Datacenter = a.ID[4:8]
-		minions = append(minions, m)
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	minions := realisticMinions(t, fleetgen.RealisticOptions{Minions: 5000, Datacenters: 4, Seed: 3})
 	render := func(agg *Aggregator) string {
 		counts, causes, perDC := agg.Finish()
 		out, err := json.Marshal(struct {
@@ -261,4 +248,25 @@ func TestRealisticFleetOrderFree(t *testing.T) {
 			t.Fatalf("run %d differs:\n%s\nwant\n%s", run, got, want)
 		}
 	}
+}
+
+// realisticMinions decodes a realistic fleet, each minion in the
+// datacenter its id names.
+func realisticMinions(t *testing.T, o fleetgen.RealisticOptions) []Minion {
+	t.Helper()
+	var in bytes.Buffer
+	if err := fleetgen.WriteRealistic(&in, o); err != nil {
+		t.Fatal(err)
+	}
+	var minions []Minion
+	err := ReadAnswers(&in, func(a MinionAnswer) error {
+		m := DecodeMinion(a.ID, a.Raw)
+		m.Datacenter = a.ID[4:8]
+		minions = append(minions, m)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return minions
 }
