@@ -210,18 +210,7 @@ func TestDuplicateAnswerCountsOnce(t *testing.T) {
 // are kept, so which are kept differs from order to order.
 func TestRealisticFleetOrderFree(t *testing.T) {
 	minions := realisticMinions(t, fleetgen.RealisticOptions{Minions: 5000, Datacenters: 4, Seed: 3})
-	render := func(agg *Aggregator) string {
-		counts, causes, perDC := agg.Finish()
-		out, err := json.Marshal(struct {
-			Counts Counts
-			Causes []Cause
-			PerDC  map[string]Counts
-		}{counts, causes, perDC})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return string(out)
-	}
+	render := func(agg *Aggregator) string { return renderAggregate(t, agg) }
 	agg := NewAggregator("https://git.example.com/salt/-/commit/{commit}")
 	agg.Expect("dc00", []string{"web-dc00-999999"})
 	for _, m := range minions {
