@@ -259,6 +259,11 @@ func (s *idSet) add(hash uint64, id string) bool {
 func (s *idSet) grow() {
 	old := s.slots
 	s.slots = make([]uint64, max(64, 2*len(old)))
+	// A large table is fresh memory from the system, and probing reads a
+	// slot before it writes one: each page would be mapped to the zero
+	// page on the read, then copied on the write, a fault and a flush of
+	// every core's TLB a page. Writing it all first maps it once.
+	clear(s.slots)
 	mask := uint64(len(s.slots) - 1)
 	for _, sl := range old {
 		if sl == 0 {
