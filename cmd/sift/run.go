@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"sync"
 )
 
 // Exit codes of sift triage and friends.
@@ -60,6 +61,9 @@ Run 'sift COMMAND --help' for a command's flags.
 
 // run is sift's whole program; main only maps its error to an exit code.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	// The logger and the progress lines write to stderr from different
+	// goroutines: one write at a time, whatever the writer is.
+	stderr = &syncWriter{w: stderr}
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return &exitError{code: exitUsage}
@@ -119,4 +123,17 @@ func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
 		positional = append(positional, args[0])
 		args = args[1:]
 	}
+}
+
+// syncWriter makes one writer safe for concurrent use: each Write is
+// whole, never interleaved with another.
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
 }

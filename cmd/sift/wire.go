@@ -106,6 +106,9 @@ func newLogger(level, format string, w io.Writer) *logrus.Logger {
 }
 
 func isTerminal(w io.Writer) bool {
+	if s, ok := w.(*syncWriter); ok {
+		w = s.w
+	}
 	f, ok := w.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
 }
