@@ -19,11 +19,11 @@ type blockSource interface {
 
 // newBlockSource maps a regular file when it can (see input_mmap.go), and
 // reads anything else into reused buffers.
-func newBlockSource(in io.Reader, block int) (blockSource, error) {
-	if src, ok, err := mapFile(in, block); ok || err != nil {
-		return src, err
+func newBlockSource(in io.Reader, block int) blockSource {
+	if src, ok := mapFile(in, block); ok {
+		return src
 	}
-	return &readBlocks{in: in, block: block}, nil
+	return &readBlocks{in: in, block: block}
 }
 
 // readBlocks reads blocks into buffers it reuses once done with.

@@ -27,24 +27,24 @@ type mappedBlocks struct {
 
 // mapFile returns a source of mapped blocks for a regular file; ok false
 // for anything else, read instead.
-func mapFile(in io.Reader, block int) (blockSource, bool, error) {
+func mapFile(in io.Reader, block int) (blockSource, bool) {
 	f, ok := in.(*os.File)
 	if !ok {
-		return nil, false, nil
+		return nil, false
 	}
 	st, err := f.Stat()
 	if err != nil || !st.Mode().IsRegular() || st.Size() == 0 {
-		return nil, false, nil
+		return nil, false
 	}
 	// Map from where the file is read: a file handed over part read.
 	off, err := f.Seek(0, io.SeekCurrent)
 	if err != nil {
-		return nil, false, nil
+		return nil, false
 	}
 	if block%os.Getpagesize() != 0 || off%int64(os.Getpagesize()) != 0 {
-		return nil, false, nil
+		return nil, false
 	}
-	return &mappedBlocks{f: f, size: st.Size(), block: block, off: off, live: map[*byte][]byte{}}, true, nil
+	return &mappedBlocks{f: f, size: st.Size(), block: block, off: off, live: map[*byte][]byte{}}, true
 }
 
 func (m *mappedBlocks) next() ([]byte, bool, error) {

@@ -5,4 +5,4 @@ package triage
 import "io"
 
 // mapFile maps nothing where there is no mmap: the input is read.
-func mapFile(io.Reader, int) (blockSource, bool, error) { return nil, false, nil }
+func mapFile(io.Reader, int) (blockSource, bool) { return nil, false }

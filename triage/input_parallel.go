@@ -73,10 +73,7 @@ func readParallel[T any](ctx context.Context, in io.Reader, opt readOptions, pre
 	if opt.workers <= 0 {
 		opt.workers = 1
 	}
-	src, err := newBlockSource(in, opt.block)
-	if err != nil {
-		return fmt.Errorf("input: %w", err)
-	}
+	src := newBlockSource(in, opt.block)
 	defer src.close()
 	g, gctx := errgroup.WithContext(ctx)
 	ps := &parts[T]{
