@@ -713,8 +713,9 @@ func (a *Aggregator) addFailing(m Minion, win *jobWindow, p *preparedFailure, bi
 			if c.requisites == nil {
 				c.requisites = map[string]struct{}{}
 			}
-			if len(c.requisites) < maxDistinctMessages {
-				c.requisites[r] = struct{}{}
+			if _, ok := c.requisites[r]; !ok && len(c.requisites) < maxDistinctMessages {
+				// r is part of a comment: keep only r.
+				c.requisites[strings.Clone(r)] = struct{}{}
 			}
 		}
 		c.example(f.sig, f.sigHash, f.text, m.ID)
@@ -832,7 +833,7 @@ func (c *causeAcc) merge(o *causeAcc) {
 		if c.requisites == nil {
 			c.requisites = map[string]struct{}{}
 		}
-		c.requisites[r] = struct{}{}
+		c.requisites[strings.Clone(r)] = struct{}{}
 	}
 	if o.ev.FirstFailure != "" && (c.ev.FirstFailure == "" || o.ev.FirstFailure < c.ev.FirstFailure) {
 		c.ev.FirstFailure = o.ev.FirstFailure

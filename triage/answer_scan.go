@@ -3,6 +3,7 @@ package triage
 import (
 	"bytes"
 	"encoding/binary"
+	"io"
 	"math/bits"
 	"strings"
 	"sync"
@@ -30,8 +31,16 @@ func decodeFast(m Minion, raw []byte) (Minion, bool) {
 // would give up, and when b ends inside the object. Nothing of b is kept:
 // the minion holds copies.
 func decodePrefix(m Minion, b []byte) (Minion, int, bool) {
+	return decodeIn(m, b, nil)
+}
+
+// decodeIn is decodePrefix, what the minion keeps in arena (nil for
+// strings of its own): the minion is valid until arena is reset.
+func decodeIn(m Minion, b []byte, arena *textArena) (Minion, int, bool) {
 	it := interners.Get().(*interner)
 	defer interners.Put(it)
+	it.arena = arena
+	defer func() { it.arena = nil }()
 	return it.decode(m, b)
 }
 
@@ -117,12 +126,24 @@ type interner struct {
 	// as written and as kept: a failure on many minions often has the same
 	// comment on each.
 	comments [sameComments]sameComment
+	// arena, when set, holds what a failing minion keeps, in place of an
+	// allocation of its own (decodeIn).
+	arena *textArena
 }
 
-// sameComment is a comment remembered, as written and as kept.
+// sameComment is a comment remembered, as written and as kept: in an
+// arena, generation gen of it, or, when arena is nil, a string of its own.
 type sameComment struct {
-	raw  []byte
-	text string
+	raw   []byte
+	text  string
+	arena *textArena
+	gen   uint64
+}
+
+// valid reports whether the comment's text can still be handed out by a
+// decoding into arena.
+func (c *sameComment) valid(arena *textArena) bool {
+	return c.arena == nil || c.arena == arena && c.gen == arena.gen
 }
 
 // scanned is one answer as the hand decoder reads it. Its lists are
@@ -269,21 +290,19 @@ func (it *interner) own() {
 		n += len(a.errs[i].Message)
 		lists += len(a.errs[i].ErrorTypes) + len(a.errs[i].URLs)
 	}
-	// One string for them all, made without zeroing it first, in the
-	// order keep takes them.
-	var sb strings.Builder
-	sb.Grow(n)
-	for i := range a.states {
-		if !a.sameComment(i) {
-			sb.WriteString(a.states[i].Comment)
-		}
-		sb.WriteString(a.states[i].Name)
+	// One string for them all, in the order keep takes them: in the
+	// arena, or made without zeroing it first.
+	var text string
+	if it.arena != nil {
+		w := arenaWriter{it.arena.alloc(n)[:0]}
+		a.writeKept(&w)
+		text = unsafe.String(unsafe.SliceData(w.b), len(w.b))
+	} else {
+		var sb strings.Builder
+		sb.Grow(n)
+		a.writeKept(&sb)
+		text = sb.String()
 	}
-	for i := range a.errs {
-		sb.WriteString(a.errs[i].Message)
-	}
-	sb.WriteString(a.jobs[0].JID)
-	text := sb.String()
 	keep := func(s *string) {
 		n := len(*s)
 		*s, text = text[:n], text[n:]
@@ -296,7 +315,10 @@ func (it *interner) own() {
 				// The comment remembered keeps the new string of a
 				// minion alive: one per slot.
 				c := &it.comments[i]
-				c.raw, c.text = append(c.raw[:0], a.commentRaw[i]...), s.Comment
+				c.raw, c.text, c.arena = append(c.raw[:0], a.commentRaw[i]...), s.Comment, it.arena
+				if c.arena != nil {
+					c.gen = c.arena.gen
+				}
 			}
 		}
 		keep(&s.Name)
@@ -352,6 +374,29 @@ func (it *interner) own() {
 	} else {
 		a.successKept = true
 	}
+}
+
+// writeKept writes what own keeps of the borrowed strings, in the order
+// it takes them.
+func (a *scanned) writeKept(w io.StringWriter) {
+	for i := range a.states {
+		if !a.sameComment(i) {
+			w.WriteString(a.states[i].Comment)
+		}
+		w.WriteString(a.states[i].Name)
+	}
+	for i := range a.errs {
+		w.WriteString(a.errs[i].Message)
+	}
+	w.WriteString(a.jobs[0].JID)
+}
+
+// arenaWriter appends to room taken from an arena.
+type arenaWriter struct{ b []byte }
+
+func (w *arenaWriter) WriteString(s string) (int, error) {
+	w.b = append(w.b, s...)
+	return len(s), nil
 }
 
 // wireReader reads JSON from b at i. Any surprise sets bad, and every
@@ -710,7 +755,7 @@ func (r *wireReader) failedState(s *wireFailedState) {
 				r.str(&s.Comment)
 				break
 			}
-			if r.peek() == '"' && r.repeats(r.it.comments[k].raw) {
+			if c := &r.it.comments[k]; c.valid(r.it.arena) && r.peek() == '"' && r.repeats(c.raw) {
 				s.Comment = r.it.comments[k].text
 				r.it.a.commentSame |= 1 << k
 				break

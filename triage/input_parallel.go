@@ -61,8 +61,10 @@ type readOptions struct {
 // minion's answer and handing it to prep, in the parts, in parallel; and
 // calls add with what prep made, in input order, one call at a time (from
 // the parts' goroutines), so that the first of two answers of one minion
-// is the one kept; add must not keep the list. It returns readInput's
-// error for the same input.
+// is the one kept; add must not keep the list, nor the text of the
+// minions in it (comments, messages, names, job ids), which a part's
+// arena holds only until add returns: it copies what it keeps. It
+// returns readInput's error for the same input.
 func readParallel[T any](ctx context.Context, in io.Reader, opt readOptions, prep func(Minion) T, add func([]T)) error {
 	if opt.block <= 0 {
 		opt.block = partBlock
@@ -122,9 +124,10 @@ type parts[T any] struct {
 	err      error
 	all      []*part[T] // by block
 	changed  chan struct{}
-	// lists are the parts' lists of decoded minions, passed on from the
-	// parts done to the parts begun.
-	lists sync.Pool
+	// lists are the parts' lists of decoded minions, and arenas their
+	// text, passed on from the parts done to the parts begun.
+	lists  sync.Pool
+	arenas sync.Pool
 }
 
 // list returns an empty list of decoded minions, room for a block's.
@@ -311,8 +314,9 @@ type part[T any] struct {
 	next    int   // the part the reading hands over to
 	limit   int64 // the start of block next
 	out     []T
-	begin   int64 // where the place being tried is
-	tried   int64 // bytes read trying places
+	arena   *textArena // the text of out's failing minions
+	begin   int64      // where the place being tried is
+	tried   int64      // bytes read trying places
 	visited map[visit]bool
 }
 
@@ -386,8 +390,17 @@ func (p *part[T]) confirm() {
 func (p *part[T]) flush() {
 	if len(p.out) > 0 {
 		p.ps.add(p.out)
-		clear(p.out) // no decoded minion kept alive by the list
-		p.out = p.out[:0]
+		p.forget()
+	}
+}
+
+// forget lets go of the minions decoded and not handed on, and of their
+// text.
+func (p *part[T]) forget() {
+	clear(p.out) // no decoded minion kept alive by the list
+	p.out = p.out[:0]
+	if p.arena != nil {
+		p.arena.reset()
 	}
 }
 
@@ -481,9 +494,12 @@ func (p *part[T]) run() (err error) {
 	defer faultIsError(&err)
 	debug.SetPanicOnFault(true)
 	defer func() {
+		p.forget()
 		if cap(p.out) > 0 {
-			clear(p.out)
-			p.ps.lists.Put(p.out[:0])
+			p.ps.lists.Put(p.out)
+		}
+		if p.arena != nil {
+			p.ps.arenas.Put(p.arena)
 		}
 		p.hold(-1)
 		if p.hasCPU {
@@ -521,8 +537,8 @@ func (p *part[T]) run() (err error) {
 		if p.visited[visit{off + int64(c), p.ps.top}] {
 			continue
 		}
-		clear(p.out)
-		p.trial, p.begin, p.out = true, off+int64(c), p.out[:0]
+		p.forget()
+		p.trial, p.begin = true, off+int64(c)
 		s.buf, s.pos, s.end, s.off, s.blk, s.err, s.docs = b, c, len(b), off, p.j, nil, 0
 		var err error
 		if p.ps.top {
@@ -674,7 +690,13 @@ func (p *part[T]) answer(s *scanner, id string) (bool, error) {
 		return false, nil
 	}
 	if c == '{' {
-		if m, n, ok := decodePrefix(Minion{ID: validID(id)}, s.buf[s.pos:s.end]); ok {
+		if p.arena == nil {
+			p.arena, _ = p.ps.arenas.Get().(*textArena)
+			if p.arena == nil {
+				p.arena = new(textArena)
+			}
+		}
+		if m, n, ok := decodeIn(Minion{ID: validID(id)}, s.buf[s.pos:s.end], p.arena); ok {
 			s.pos += n
 			if p.trial {
 				p.trial, p.start, p.top = false, p.begin, p.ps.top

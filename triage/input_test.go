@@ -240,8 +240,30 @@ func TestTriageInputSameAsDecoded(t *testing.T) {
 	if in.Len() < 2*partWindow*partBlock {
 		t.Fatalf("fleet of %d bytes is too small to reuse buffers", in.Len())
 	}
+	// And a document of failures whose requisites are not among them:
+	// the names counted are parts of the comments.
+	orphans := map[string]json.RawMessage{}
+	for i := range 300 {
+		id := fmt.Sprintf("web-orphan-%03d", i)
+		orphans[id] = answerSpec{
+			status: "failing",
+			states: []map[string]any{{
+				"__id__": "nginx-reload", "__sls__": "webserver", "fun": "cmd.run", "name": "nginx -s reload " + id, "result": false,
+				"comment": fmt.Sprintf("One or more requisite failed: webserver.root-%d", i%7),
+			}},
+			failedVersion: "v1", successVer: "v1",
+		}.raw()
+	}
+	doc, err := json.Marshal(orphans)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in.Write(doc)
+	// What the parts decode is counted and let go of, its text made
+	// garbage: the report must hold copies.
+	poisonArenas(t)
 	agg := NewAggregator("")
-	err := ReadAnswers(bytes.NewReader(in.Bytes()), func(a MinionAnswer) error {
+	err = ReadAnswers(bytes.NewReader(in.Bytes()), func(a MinionAnswer) error {
 		m := DecodeMinion(a.ID, a.Raw)
 		m.Datacenter = "ams01"
 		agg.Add(m)
