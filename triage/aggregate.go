@@ -202,7 +202,11 @@ func jobWindowOf(m Minion) jobWindow {
 // Prepare works out what counting m goes by without touching the
 // aggregator: it is safe for concurrent use and takes no lock, so decoding
 // workers prepare minions in parallel and AddPrepared only counts them.
-func (a *Aggregator) Prepare(m Minion) Prepared {
+func (a *Aggregator) Prepare(m Minion) Prepared { return prepareIn(m, nil) }
+
+// prepareIn is Prepare, its lists in arena (nil for lists of their own):
+// the result is valid until arena is reset.
+func prepareIn(m Minion, arena *batchArena) Prepared {
 	p := Prepared{m: m, id: hashString(m.ID), win: jobWindowOf(m)}
 	if m.Status != StatusFailing {
 		return p
@@ -213,7 +217,7 @@ func (a *Aggregator) Prepare(m Minion) Prepared {
 		fold = foldScratches.Get().(*foldScratch)
 		defer foldScratches.Put(fold)
 	}
-	p.fail = prepareFailure(m, &buf, fold).owned()
+	p.fail = prepareFailure(m, &buf, fold).owned(arena)
 	return p
 }
 
@@ -552,19 +556,19 @@ func prepareFailure(m Minion, buf *prepareBuf, fold *foldScratch) preparedFailur
 }
 
 // owned returns p in lists of its own, not in the buffers prepareFailure
-// worked in: one allocation for the failures and their folds, one for the
-// services.
-func (p preparedFailure) owned() preparedFailure {
+// worked in: in arena when it is set, else one allocation for the
+// failures and their folds, one for the services.
+func (p preparedFailure) owned(arena *batchArena) preparedFailure {
 	var out preparedFailure
 	n := 0
 	for _, f := range p.fails {
 		n += len(f.dependents)
 	}
-	out.fails = make([]stateFailure, len(p.fails))
+	out.fails = arena.stateFailures(len(p.fails))
 	copy(out.fails, p.fails)
 	var refs []stateRef
 	if n > 0 {
-		refs = make([]stateRef, 0, n)
+		refs = arena.stateRefs(n)[:0]
 	}
 	for i := range out.fails {
 		f := &out.fails[i]
@@ -574,11 +578,14 @@ func (p preparedFailure) owned() preparedFailure {
 			f.dependents = refs[from:len(refs):len(refs)]
 		}
 		if f.requisites != nil {
-			f.requisites = slices.Clone(f.requisites)
+			l := arena.strings(len(f.requisites))
+			copy(l, f.requisites)
+			f.requisites = l
 		}
 	}
 	if len(p.services) > 0 {
-		out.services = slices.Clone(p.services)
+		out.services = arena.serviceHits(len(p.services))
+		copy(out.services, p.services)
 	}
 	return out
 }

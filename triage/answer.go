@@ -230,14 +230,15 @@ func decodeTyped(m Minion, raw []byte) (Minion, bool) {
 // copies what it keeps of the strings it only looks at (status, message,
 // window, change), which the hand decoder lends it from the input.
 func classify(m Minion, f *wireFailure, states []wireFailedState, errs []wireCompileError) Minion {
-	return classifyShared(m, f, states, errs, nil, nil)
+	return classifyShared(m, f, states, errs, nil, nil, nil)
 }
 
 // classifyShared is classify, with the commits and the last success of a
 // failing minion given when they are known already: a list and a job made
 // for an earlier minion from the same values, which f's stand for. The
-// aggregator only reads them, so minions share them.
-func classifyShared(m Minion, f *wireFailure, states []wireFailedState, errs []wireCompileError, commits []Commit, success *Job) Minion {
+// aggregator only reads them, so minions share them. The minion's lists
+// are in arena when it is set.
+func classifyShared(m Minion, f *wireFailure, states []wireFailedState, errs []wireCompileError, commits []Commit, success *Job, arena *batchArena) Minion {
 	if f.Status == "no_jobs" {
 		// Nothing cached is not a module failure, whatever result says.
 		m.Status, m.Detail = StatusNoJobs, strings.Clone(truncate(f.Message, maxDetail))
@@ -256,14 +257,14 @@ func classifyShared(m Minion, f *wireFailure, states []wireFailedState, errs []w
 		return blameError(m, fmt.Sprintf("%s: unknown status %q (want failing, healthy or no_jobs)", FunHighstateFailure, truncate(f.Status, 40)))
 	}
 
-	m.FailedStates = make([]FailedState, len(states))
+	m.FailedStates = arena.failedStates(len(states))
 	// Templates are made here, in the decoding workers, not under the
 	// aggregator's lock.
 	for i, s := range states {
 		m.FailedStates[i] = FailedState{ID: s.ID, SLS: s.SLS, Fun: s.Fun, Name: s.Name, Comment: s.Comment,
 			Template: TemplateOf(s.Comment, m.ID)}
 	}
-	m.CompileErrors = make([]CompileError, len(errs))
+	m.CompileErrors = arena.compileErrors(len(errs))
 	for i, e := range errs {
 		m.CompileErrors[i] = CompileError{ErrorTypes: e.ErrorTypes, State: e.State, Message: e.Message, URLs: e.URLs,
 			Template: TemplateOf(e.Message, m.ID)}

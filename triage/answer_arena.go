@@ -61,3 +61,116 @@ func (a *textArena) reset() {
 	a.cur, a.used = 0, 0
 	a.gen++
 }
+
+// slab hands out lists of T from chunks reused from batch to batch, as
+// textArena hands out text: a failing minion's failed states, compile
+// errors and what counting it goes by, which the collector would
+// otherwise allocate and walk for every minion.
+type slab[T any] struct {
+	chunks [][]T
+	cur    int
+	used   int
+}
+
+// slabChunk is how many values a chunk holds; a list of more than a
+// quarter of it is an allocation of its own.
+const slabChunk = 512
+
+// alloc returns n zero values, valid until reset.
+func (s *slab[T]) alloc(n int) []T {
+	if n > slabChunk/4 {
+		return make([]T, n)
+	}
+	if len(s.chunks) == 0 || s.used+n > slabChunk {
+		if len(s.chunks) > 0 {
+			s.cur++
+		}
+		if s.cur == len(s.chunks) {
+			s.chunks = append(s.chunks, make([]T, slabChunk))
+		}
+		s.used = 0
+	}
+	l := s.chunks[s.cur][s.used : s.used+n : s.used+n]
+	s.used += n
+	return l
+}
+
+// reset zeroes what was handed out, so that it keeps nothing alive and
+// is handed out zero again.
+func (s *slab[T]) reset() {
+	for i := 0; i < s.cur && i < len(s.chunks); i++ {
+		clear(s.chunks[i])
+	}
+	if s.cur < len(s.chunks) {
+		clear(s.chunks[s.cur][:s.used])
+	}
+	s.cur, s.used = 0, 0
+}
+
+// batchArena is where a part of a parallel reading keeps what its
+// minions hold from their decoding until they are counted.
+type batchArena struct {
+	text     textArena
+	states   slab[FailedState]
+	errs     slab[CompileError]
+	fails    slab[stateFailure]
+	refs     slab[stateRef]
+	services slab[serviceHit]
+	strs     slab[string]
+}
+
+// reset lets go of all that was handed out: nothing may hold it.
+func (b *batchArena) reset() {
+	b.text.reset()
+	b.states.reset()
+	b.errs.reset()
+	b.fails.reset()
+	b.refs.reset()
+	b.services.reset()
+	b.strs.reset()
+}
+
+// The lists a minion and counting it hold: from the arena when it is
+// set, else allocations of their own.
+
+func (b *batchArena) failedStates(n int) []FailedState {
+	if b == nil {
+		return make([]FailedState, n)
+	}
+	return b.states.alloc(n)
+}
+
+func (b *batchArena) compileErrors(n int) []CompileError {
+	if b == nil {
+		return make([]CompileError, n)
+	}
+	return b.errs.alloc(n)
+}
+
+func (b *batchArena) stateFailures(n int) []stateFailure {
+	if b == nil {
+		return make([]stateFailure, n)
+	}
+	return b.fails.alloc(n)
+}
+
+func (b *batchArena) stateRefs(n int) []stateRef {
+	if b == nil {
+		return make([]stateRef, n)
+	}
+	return b.refs.alloc(n)
+}
+
+func (b *batchArena) serviceHits(n int) []serviceHit {
+	if b == nil {
+		return make([]serviceHit, n)
+	}
+	return b.services.alloc(n)
+}
+
+func (b *batchArena) strings(n int) []string {
+	if b == nil {
+		return make([]string, n)
+	}
+	return b.strs.alloc(n)
+}

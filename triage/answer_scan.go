@@ -36,7 +36,7 @@ func decodePrefix(m Minion, b []byte) (Minion, int, bool) {
 
 // decodeIn is decodePrefix, what the minion keeps in arena (nil for
 // strings of its own): the minion is valid until arena is reset.
-func decodeIn(m Minion, b []byte, arena *textArena) (Minion, int, bool) {
+func decodeIn(m Minion, b []byte, arena *batchArena) (Minion, int, bool) {
 	it := interners.Get().(*interner)
 	defer interners.Put(it)
 	it.arena = arena
@@ -126,9 +126,9 @@ type interner struct {
 	// as written and as kept: a failure on many minions often has the same
 	// comment on each.
 	comments [sameComments]sameComment
-	// arena, when set, holds what a failing minion keeps, in place of an
-	// allocation of its own (decodeIn).
-	arena *textArena
+	// arena, when set, holds what a failing minion keeps, in place of
+	// allocations of its own (decodeIn).
+	arena *batchArena
 }
 
 // sameComment is a comment remembered, as written and as kept: in an
@@ -142,8 +142,8 @@ type sameComment struct {
 
 // valid reports whether the comment's text can still be handed out by a
 // decoding into arena.
-func (c *sameComment) valid(arena *textArena) bool {
-	return c.arena == nil || c.arena == arena && c.gen == arena.gen
+func (c *sameComment) valid(arena *batchArena) bool {
+	return c.arena == nil || arena != nil && c.arena == &arena.text && c.gen == arena.text.gen
 }
 
 // scanned is one answer as the hand decoder reads it. Its lists are
@@ -258,7 +258,7 @@ func (it *interner) classify(m Minion) Minion {
 	if a.successSame {
 		success = it.successMade
 	}
-	m = classifyShared(m, &a.f, a.states, a.errs, commits, success)
+	m = classifyShared(m, &a.f, a.states, a.errs, commits, success, it.arena)
 	if m.Status == StatusFailing {
 		if a.commitsKept && it.commitsMade == nil {
 			it.commitsMade = m.Commits[:len(m.Commits):len(m.Commits)]
@@ -294,7 +294,7 @@ func (it *interner) own() {
 	// arena, or made without zeroing it first.
 	var text string
 	if it.arena != nil {
-		w := arenaWriter{it.arena.alloc(n)[:0]}
+		w := arenaWriter{it.arena.text.alloc(n)[:0]}
 		a.writeKept(&w)
 		text = unsafe.String(unsafe.SliceData(w.b), len(w.b))
 	} else {
@@ -315,9 +315,9 @@ func (it *interner) own() {
 				// The comment remembered keeps the new string of a
 				// minion alive: one per slot.
 				c := &it.comments[i]
-				c.raw, c.text, c.arena = append(c.raw[:0], a.commentRaw[i]...), s.Comment, it.arena
-				if c.arena != nil {
-					c.gen = c.arena.gen
+				c.raw, c.text, c.arena = append(c.raw[:0], a.commentRaw[i]...), s.Comment, nil
+				if it.arena != nil {
+					c.arena, c.gen = &it.arena.text, it.arena.text.gen
 				}
 			}
 		}
@@ -326,7 +326,7 @@ func (it *interner) own() {
 	}
 	var strs []string
 	if lists > 0 {
-		strs = make([]string, 0, lists)
+		strs = it.arena.strings(lists)[:0]
 	}
 	keepList := func(l *[]string) {
 		switch {

@@ -92,9 +92,9 @@ func (t *Triager) TriageInput(ctx context.Context, s Scope, in io.Reader) (*Repo
 	// the aggregator's lock.
 	// What counting a minion goes by is worked out in the parts, in
 	// parallel; the ordered hand-over only counts.
-	prep := func(m Minion) Prepared {
+	prep := func(m Minion, arena *batchArena) Prepared {
 		m.Datacenter = dcOf(m.ID)
-		return r.agg.Prepare(m)
+		return prepareIn(m, arena)
 	}
 	err = readParallel(ctx, in, opt, prep, func(ps []Prepared) {
 		for i := range ps {

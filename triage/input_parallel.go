@@ -58,14 +58,15 @@ type readOptions struct {
 }
 
 // readParallel reads saved evidence as readInput does, decoding each
-// minion's answer and handing it to prep, in the parts, in parallel; and
+// minion's answer and handing it to prep with the part's arena (where
+// prep may keep lists, as the minion does), in the parts, in parallel; and
 // calls add with what prep made, in input order, one call at a time (from
 // the parts' goroutines), so that the first of two answers of one minion
-// is the one kept; add must not keep the list, nor the text of the
-// minions in it (comments, messages, names, job ids), which a part's
-// arena holds only until add returns: it copies what it keeps. It
-// returns readInput's error for the same input.
-func readParallel[T any](ctx context.Context, in io.Reader, opt readOptions, prep func(Minion) T, add func([]T)) error {
+// is the one kept. add must not keep the list, nor the minions' lists and
+// text (failed states, compile errors, comments, messages, names, job
+// ids), which the part's arena holds only until add returns: it copies
+// what it keeps. It returns readInput's error for the same input.
+func readParallel[T any](ctx context.Context, in io.Reader, opt readOptions, prep func(Minion, *batchArena) T, add func([]T)) error {
 	if opt.block <= 0 {
 		opt.block = partBlock
 	}
@@ -108,7 +109,7 @@ type parts[T any] struct {
 	ctx    context.Context
 	g      *errgroup.Group
 	opt    readOptions
-	prep   func(Minion) T
+	prep   func(Minion, *batchArena) T
 	add    func([]T)
 	top    bool // the guess: answers are directly in documents, not in "return"
 	cpu    *semaphore.Weighted
@@ -314,7 +315,7 @@ type part[T any] struct {
 	next    int   // the part the reading hands over to
 	limit   int64 // the start of block next
 	out     []T
-	arena   *textArena // the text of out's failing minions
+	arena   *batchArena // what out's minions hold
 	begin   int64      // where the place being tried is
 	tried   int64      // bytes read trying places
 	visited map[visit]bool
@@ -394,6 +395,17 @@ func (p *part[T]) flush() {
 	}
 }
 
+// batch returns the arena of the part's minions.
+func (p *part[T]) batch() *batchArena {
+	if p.arena == nil {
+		p.arena, _ = p.ps.arenas.Get().(*batchArena)
+		if p.arena == nil {
+			p.arena = new(batchArena)
+		}
+	}
+	return p.arena
+}
+
 // forget lets go of the minions decoded and not handed on, and of their
 // text.
 func (p *part[T]) forget() {
@@ -408,7 +420,7 @@ func (p *part[T]) take(m Minion) {
 	if p.out == nil {
 		p.out = p.ps.list()
 	}
-	p.out = append(p.out, p.ps.prep(m))
+	p.out = append(p.out, p.ps.prep(m, p.batch()))
 	if p.checked && len(p.out) >= inputBatch {
 		p.flush()
 	}
@@ -690,13 +702,7 @@ func (p *part[T]) answer(s *scanner, id string) (bool, error) {
 		return false, nil
 	}
 	if c == '{' {
-		if p.arena == nil {
-			p.arena, _ = p.ps.arenas.Get().(*textArena)
-			if p.arena == nil {
-				p.arena = new(textArena)
-			}
-		}
-		if m, n, ok := decodeIn(Minion{ID: validID(id)}, s.buf[s.pos:s.end], p.arena); ok {
+		if m, n, ok := decodeIn(Minion{ID: validID(id)}, s.buf[s.pos:s.end], p.batch()); ok {
 			s.pos += n
 			if p.trial {
 				p.trial, p.start, p.top = false, p.begin, p.ps.top

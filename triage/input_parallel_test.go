@@ -38,7 +38,7 @@ func sequentialRead(in []byte, unwanted func(string) bool) ([]Minion, error) {
 }
 
 // keep hands on a decoded minion as it is.
-func keep(m Minion) Minion { return m }
+func keep(m Minion, _ *batchArena) Minion { return m }
 
 // ownMinion copies what a minion of a parallel reading holds only until
 // it is counted: its strings.
