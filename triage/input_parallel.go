@@ -316,8 +316,8 @@ type part[T any] struct {
 	limit   int64 // the start of block next
 	out     []T
 	arena   *batchArena // what out's minions hold
-	begin   int64      // where the place being tried is
-	tried   int64      // bytes read trying places
+	begin   int64       // where the place being tried is
+	tried   int64       // bytes read trying places
 	visited map[visit]bool
 }
 
