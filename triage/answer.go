@@ -305,8 +305,21 @@ func classifyShared(m Minion, f *wireFailure, states []wireFailedState, errs []w
 	case success != nil:
 		m.LastSuccessJob = success
 		if f.FailedJob != nil {
-			j := Job(*f.FailedJob)
-			m.FailedJob = &j
+			j := &arena.jobs(1)[0]
+			*j = Job(*f.FailedJob)
+			m.FailedJob = j
+		}
+	case arena != nil:
+		// The last success may be remembered for the next minions
+		// (interner.successMade): not in the arena.
+		if f.FailedJob != nil {
+			j := &arena.jobs(1)[0]
+			*j = Job(*f.FailedJob)
+			m.FailedJob = j
+		}
+		if f.LastSuccessJob != nil {
+			j := Job(*f.LastSuccessJob)
+			m.LastSuccessJob = &j
 		}
 	case f.FailedJob != nil || f.LastSuccessJob != nil:
 		// Both jobs in one allocation.

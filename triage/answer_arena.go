@@ -117,6 +117,7 @@ type batchArena struct {
 	refs     slab[stateRef]
 	services slab[serviceHit]
 	strs     slab[string]
+	jobList  slab[Job]
 }
 
 // reset lets go of all that was handed out: nothing may hold it.
@@ -128,6 +129,7 @@ func (b *batchArena) reset() {
 	b.refs.reset()
 	b.services.reset()
 	b.strs.reset()
+	b.jobList.reset()
 }
 
 // The lists a minion and counting it hold: from the arena when it is
@@ -173,4 +175,11 @@ func (b *batchArena) strings(n int) []string {
 		return make([]string, n)
 	}
 	return b.strs.alloc(n)
+}
+
+func (b *batchArena) jobs(n int) []Job {
+	if b == nil {
+		return make([]Job, n)
+	}
+	return b.jobList.alloc(n)
 }

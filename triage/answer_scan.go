@@ -3,7 +3,6 @@ package triage
 import (
 	"bytes"
 	"encoding/binary"
-	"io"
 	"math/bits"
 	"strings"
 	"sync"
@@ -291,18 +290,15 @@ func (it *interner) own() {
 		lists += len(a.errs[i].ErrorTypes) + len(a.errs[i].URLs)
 	}
 	// One string for them all, in the order keep takes them: in the
-	// arena, or made without zeroing it first.
-	var text string
+	// arena, or in an allocation of its own.
+	var b []byte
 	if it.arena != nil {
-		w := arenaWriter{it.arena.text.alloc(n)[:0]}
-		a.writeKept(&w)
-		text = unsafe.String(unsafe.SliceData(w.b), len(w.b))
+		b = it.arena.text.alloc(n)[:0]
 	} else {
-		var sb strings.Builder
-		sb.Grow(n)
-		a.writeKept(&sb)
-		text = sb.String()
+		b = make([]byte, 0, n)
 	}
+	b = a.appendKept(b)
+	text := unsafe.String(unsafe.SliceData(b), len(b))
 	keep := func(s *string) {
 		n := len(*s)
 		*s, text = text[:n], text[n:]
@@ -376,27 +372,19 @@ func (it *interner) own() {
 	}
 }
 
-// writeKept writes what own keeps of the borrowed strings, in the order
-// it takes them.
-func (a *scanned) writeKept(w io.StringWriter) {
+// appendKept appends to b what own keeps of the borrowed strings, in the
+// order it takes them.
+func (a *scanned) appendKept(b []byte) []byte {
 	for i := range a.states {
 		if !a.sameComment(i) {
-			w.WriteString(a.states[i].Comment)
+			b = append(b, a.states[i].Comment...)
 		}
-		w.WriteString(a.states[i].Name)
+		b = append(b, a.states[i].Name...)
 	}
 	for i := range a.errs {
-		w.WriteString(a.errs[i].Message)
+		b = append(b, a.errs[i].Message...)
 	}
-	w.WriteString(a.jobs[0].JID)
-}
-
-// arenaWriter appends to room taken from an arena.
-type arenaWriter struct{ b []byte }
-
-func (w *arenaWriter) WriteString(s string) (int, error) {
-	w.b = append(w.b, s...)
-	return len(s), nil
+	return append(b, a.jobs[0].JID...)
 }
 
 // wireReader reads JSON from b at i. Any surprise sets bad, and every
