@@ -52,10 +52,14 @@ const inputBatch = 256
 const InputMemoryLimit = 64 << 20
 
 // InputGCPercent is the collector's target (runtime/debug.SetGCPercent)
-// under InputMemoryLimit: the report of 100 000 minions is some 20 MB
-// live, so the limit, not the percentage, sets when to collect, and the
-// collector runs a few times a triage, not a few dozen.
-const InputGCPercent = 400
+// under InputMemoryLimit: off, so that the collector runs only as the heap
+// nears the limit. The parts keep their minions in arenas reused from
+// batch to batch, so a triage of 100 000 minions allocates some 45 MB and
+// its report is some 20 MB live: it collects once or not at all, where
+// each collection walked the report and faulted in pages it only read.
+// A fleet whose report nears the limit collects as often as it would
+// under any target.
+const InputGCPercent = -1
 
 // TriageInput triages saved evidence instead of calling salt-api. Every
 // minion in the input counts toward the scope: for a datacenter, as that

@@ -86,9 +86,8 @@ func runTriage(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 			// the collector from letting garbage double it.
 			defer debug.SetMemoryLimit(debug.SetMemoryLimit(triage.InputMemoryLimit))
 			if os.Getenv("GOGC") == "" {
-				// Under that limit the collector can let garbage grow
-				// further between collections, each of which walks the
-				// whole report being built.
+				// Under that limit the collector waits for the limit:
+				// each collection walks the whole report being built.
 				defer debug.SetGCPercent(debug.SetGCPercent(triage.InputGCPercent))
 			}
 		}
