@@ -447,9 +447,20 @@ func internSlot(b []byte) uint {
 func skipBlanks(b []byte, i int) int {
 	for i < len(b) && b[i] <= ' ' && blankSet>>b[i]&1 != 0 {
 		i++
+		// Indentation (salt --static, pretty printers) is runs of
+		// spaces: eight bytes at a time, then up to the first other.
+		for i+8 <= len(b) {
+			x := binary.LittleEndian.Uint64(b[i:]) ^ spaces8
+			i += bits.TrailingZeros64(x) >> 3
+			if x != 0 {
+				break
+			}
+		}
 	}
 	return i
 }
+
+const spaces8 = 0x2020202020202020
 
 const blankSet = 1<<' ' | 1<<'\t' | 1<<'\n' | 1<<'\r'
 

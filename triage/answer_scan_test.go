@@ -389,3 +389,24 @@ func boolInt(b bool) int {
 	}
 	return 0
 }
+
+// TestSkipBlanks checks the skipping of blanks against the plain loop,
+// for runs of every length that end at every place.
+func TestSkipBlanks(t *testing.T) {
+	plain := func(b []byte, i int) int {
+		for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+			i++
+		}
+		return i
+	}
+	for _, run := range []string{" ", "\n", "\n    ", "\r\n\t  \t", "\n                ", " \n \n  \n   "} {
+		for n := range 40 {
+			b := []byte(strings.Repeat(run, n%4) + strings.Repeat(" ", n) + `"x": 1` + strings.Repeat(" ", n%9))
+			for i := range len(b) + 1 {
+				if got, want := skipBlanks(b, i), plain(b, i); got != want {
+					t.Fatalf("skipBlanks(%q, %d) = %d, want %d", b, i, got, want)
+				}
+			}
+		}
+	}
+}
