@@ -315,9 +315,10 @@ type part[T any] struct {
 	next    int   // the part the reading hands over to
 	limit   int64 // the start of block next
 	out     []T
-	arena   *batchArena // what out's minions hold
-	begin   int64       // where the place being tried is
-	tried   int64       // bytes read trying places
+	pending []inputAnswer // read while trying a place, not decoded yet
+	arena   *batchArena   // what out's and pending's minions hold
+	begin   int64         // where the place being tried is
+	tried   int64         // bytes read trying places
 	visited map[visit]bool
 }
 
@@ -411,6 +412,8 @@ func (p *part[T]) batch() *batchArena {
 func (p *part[T]) forget() {
 	clear(p.out) // no decoded minion kept alive by the list
 	p.out = p.out[:0]
+	clear(p.pending)
+	p.pending = p.pending[:0]
 	if p.arena != nil {
 		p.arena.reset()
 	}
@@ -426,14 +429,32 @@ func (p *part[T]) take(m Minion) {
 	}
 }
 
-// collect decodes an answer read by the scanner's general path.
+// collect decodes an answer read by the scanner's general path. While
+// the part tries a place, the answer waits, copied, for the place to turn
+// out to be a minion's key: most places tried are not, and what a wrong
+// place reads (an author's name, a job) would cost the general decoder's
+// time to be found not to be an answer.
 func (p *part[T]) collect(a inputAnswer) error {
+	if p.trial {
+		if a.Raw != nil {
+			raw := p.batch().text.alloc(len(a.Raw))
+			copy(raw, a.Raw)
+			a.Raw = raw
+		}
+		p.pending = append(p.pending, a)
+		return nil
+	}
+	p.decode(a)
+	return nil
+}
+
+// decode decodes an answer read by the scanner's general path.
+func (p *part[T]) decode(a inputAnswer) {
 	if a.TooLarge() {
 		p.take(blameError(Minion{ID: a.ID}, tooLarge(a.Size)))
 	} else {
 		p.take(DecodeMinion(a.ID, a.Raw))
 	}
-	return nil
 }
 
 // hold makes block i, taken from ps.block, the one the part reads.
@@ -708,6 +729,11 @@ func (p *part[T]) answer(s *scanner, id string) (bool, error) {
 				p.trial, p.start, p.top = false, p.begin, p.ps.top
 				p.visited = nil
 				close(p.found)
+				for _, a := range p.pending {
+					p.decode(a)
+				}
+				clear(p.pending)
+				p.pending = p.pending[:0]
 			}
 			p.take(m)
 			return true, nil
