@@ -34,8 +34,8 @@ import (
 // its block or not of the usual shape, so that guesses hold no more than
 // their blocks and what they decoded.
 const (
-	partBlock  = 1 << 20 // bytes
-	partWindow = 8       // blocks read and not yet passed by a checked part
+	partBlock  = 2 << 20 // bytes
+	partWindow = 4       // blocks read and not yet passed by a checked part
 	// partTrials bounds, in blocks, what a part reads trying places
 	// that turn out not to be a minion's key.
 	partTrials = 2

@@ -12,7 +12,8 @@ cd "$(dirname "$0")/../.."
 rounds=${ROUNDS:-5}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-go build -o "$work/sift" ./cmd/sift
+# Built as the image builds it (Dockerfile).
+CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$work/sift" ./cmd/sift
 fleet=${1:-}
 if [ -z "$fleet" ]; then
 	fleet=$work/fleet.json
