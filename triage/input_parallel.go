@@ -129,6 +129,9 @@ type parts[T any] struct {
 	// text, passed on from the parts done to the parts begun.
 	lists  sync.Pool
 	arenas sync.Pool
+	// visits are the parts' sets of places read trying places: a block
+	// of keys inside answers holds thousands.
+	visits sync.Pool
 }
 
 // list returns an empty list of decoded minions, room for a block's.
@@ -407,6 +410,15 @@ func (p *part[T]) batch() *batchArena {
 	return p.arena
 }
 
+// forgetVisits hands the set of places visited on to the next part.
+func (p *part[T]) forgetVisits() {
+	if p.visited != nil {
+		clear(p.visited)
+		p.ps.visits.Put(p.visited)
+		p.visited = nil
+	}
+}
+
 // forget lets go of the minions decoded and not handed on, and of their
 // text.
 func (p *part[T]) forget() {
@@ -528,6 +540,7 @@ func (p *part[T]) run() (err error) {
 	debug.SetPanicOnFault(true)
 	defer func() {
 		p.forget()
+		p.forgetVisits()
 		if cap(p.out) > 0 {
 			p.ps.lists.Put(p.out)
 		}
@@ -561,7 +574,10 @@ func (p *part[T]) run() (err error) {
 		return nil
 	}
 	p.hold(p.j)
-	p.visited = map[visit]bool{}
+	p.visited, _ = p.ps.visits.Get().(map[visit]bool)
+	if p.visited == nil {
+		p.visited = map[visit]bool{}
+	}
 	off := int64(p.j) * int64(p.ps.opt.block)
 	for c := nextStart(b, 0); c >= 0 && p.tried < partTrials*int64(p.ps.opt.block); c = nextStart(b, c+1) {
 		if p.dropped.Load() {
@@ -727,7 +743,7 @@ func (p *part[T]) answer(s *scanner, id string) (bool, error) {
 			s.pos += n
 			if p.trial {
 				p.trial, p.start, p.top = false, p.begin, p.ps.top
-				p.visited = nil
+				p.forgetVisits()
 				close(p.found)
 				for _, a := range p.pending {
 					p.decode(a)
