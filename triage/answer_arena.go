@@ -26,8 +26,9 @@ const (
 	arenaMax = arenaChunk / 4
 )
 
-// arenaPoison makes reset overwrite the text it lets go, so that a test
-// sees any string kept past its batch.
+// arenaPoison makes reset overwrite the text it lets go, and a block
+// source the buffers given back, so that a test sees any string kept
+// past its batch or borrowed from a block let go.
 var arenaPoison atomic.Bool
 
 // alloc returns n bytes to write a text into, valid until reset.

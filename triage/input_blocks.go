@@ -52,6 +52,12 @@ func (r *readBlocks) next() ([]byte, bool, error) {
 }
 
 func (r *readBlocks) done(b []byte) {
+	if arenaPoison.Load() {
+		b = b[:cap(b)]
+		for i := range b {
+			b[i] = 0xff
+		}
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.free = append(r.free, b[:0])
