@@ -291,14 +291,18 @@ func (it *interner) own() {
 	}
 	// One string for them all, in the order keep takes them: in the
 	// arena, or in an allocation of its own.
-	var b []byte
+	var text string
 	if it.arena != nil {
-		b = it.arena.text.alloc(n)[:0]
+		b := it.arena.text.alloc(n)[:0]
+		a.eachKept(func(s string) { b = append(b, s...) })
+		text = unsafe.String(unsafe.SliceData(b), len(b))
 	} else {
-		b = make([]byte, 0, n)
+		// Made without zeroing it first.
+		var sb strings.Builder
+		sb.Grow(n)
+		a.eachKept(func(s string) { sb.WriteString(s) })
+		text = sb.String()
 	}
-	b = a.appendKept(b)
-	text := unsafe.String(unsafe.SliceData(b), len(b))
 	keep := func(s *string) {
 		n := len(*s)
 		*s, text = text[:n], text[n:]
@@ -372,19 +376,19 @@ func (it *interner) own() {
 	}
 }
 
-// appendKept appends to b what own keeps of the borrowed strings, in the
-// order it takes them.
-func (a *scanned) appendKept(b []byte) []byte {
+// eachKept calls f with each string own keeps of the borrowed ones, in
+// the order it takes them.
+func (a *scanned) eachKept(f func(string)) {
 	for i := range a.states {
 		if !a.sameComment(i) {
-			b = append(b, a.states[i].Comment...)
+			f(a.states[i].Comment)
 		}
-		b = append(b, a.states[i].Name...)
+		f(a.states[i].Name)
 	}
 	for i := range a.errs {
-		b = append(b, a.errs[i].Message...)
+		f(a.errs[i].Message)
 	}
-	return append(b, a.jobs[0].JID...)
+	f(a.jobs[0].JID)
 }
 
 // wireReader reads JSON from b at i. Any surprise sets bad, and every
