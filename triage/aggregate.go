@@ -840,7 +840,7 @@ func (c *causeAcc) merge(o *causeAcc) {
 		if c.requisites == nil {
 			c.requisites = map[string]struct{}{}
 		}
-		c.requisites[strings.Clone(r)] = struct{}{}
+		c.requisites[r] = struct{}{}
 	}
 	if o.ev.FirstFailure != "" && (c.ev.FirstFailure == "" || o.ev.FirstFailure < c.ev.FirstFailure) {
 		c.ev.FirstFailure = o.ev.FirstFailure

@@ -302,22 +302,18 @@ func classifyShared(m Minion, f *wireFailure, states []wireFailedState, errs []w
 		}
 	}
 	switch {
-	case success != nil:
-		m.LastSuccessJob = success
+	case success != nil || arena != nil:
 		if f.FailedJob != nil {
 			j := &arena.jobs(1)[0]
 			*j = Job(*f.FailedJob)
 			m.FailedJob = j
 		}
-	case arena != nil:
 		// The last success may be remembered for the next minions
-		// (interner.successMade): not in the arena.
-		if f.FailedJob != nil {
-			j := &arena.jobs(1)[0]
-			*j = Job(*f.FailedJob)
-			m.FailedJob = j
-		}
-		if f.LastSuccessJob != nil {
+		// (interner.successMade): never in the arena.
+		switch {
+		case success != nil:
+			m.LastSuccessJob = success
+		case f.LastSuccessJob != nil:
 			j := Job(*f.LastSuccessJob)
 			m.LastSuccessJob = &j
 		}

@@ -2,92 +2,44 @@ package triage
 
 import "sync/atomic"
 
-// textArena holds what a part's failing minions keep of their answers
-// (comments, compile errors' messages, state names, job ids) from their
-// decoding until they are counted, in chunks reused from batch to batch.
-// A failing minion keeps some 2 KB (a traceback), and a fleet's worth of
-// them, each in an allocation of its own, was a third of what triaging
-// saved evidence allocated: the collector ran for it, and the heap grew
-// into fresh pages for it. Counting copies what it keeps of a message, so
-// that once a batch is counted its text is done with.
-type textArena struct {
-	chunks [][]byte
+// slab hands out lists of T from chunks reused from batch to batch: what
+// a part's failing minions hold from their decoding until they are
+// counted (text, failed states, compile errors, what counting goes by),
+// which the collector would otherwise allocate, and walk, for every
+// minion. A failing minion keeps some 2 KB (a traceback), and a fleet's
+// worth of them, each in an allocation of its own, was a third of what
+// triaging saved evidence allocated. Counting copies what it keeps, so
+// that once a batch is counted its lists are done with.
+type slab[T any] struct {
+	chunks [][]T
 	cur    int // the chunk being filled
-	used   int // bytes of chunks[cur] handed out
-	// gen tells the text of one batch from the next: a string remembered
-	// with the generation it was made in is valid while gen is unchanged.
-	gen uint64
+	used   int // values of chunks[cur] handed out
+	// size is how many values a chunk holds, slabChunk when zero; a list
+	// of more than a quarter of it is an allocation of its own.
+	size int
 }
 
 const (
-	arenaChunk = 64 << 10
-	// arenaMax is the longest text taken from chunks; a longer one (a
-	// message of abnormal length) is an allocation of its own.
-	arenaMax = arenaChunk / 4
+	slabChunk = 512
+	textChunk = 64 << 10
 )
 
-// arenaPoison makes reset overwrite the text it lets go, and a block
-// source the buffers given back, so that a test sees any string kept
-// past its batch or borrowed from a block let go.
-var arenaPoison atomic.Bool
-
-// alloc returns n bytes to write a text into, valid until reset.
-func (a *textArena) alloc(n int) []byte {
-	if n > arenaMax {
-		return make([]byte, n)
-	}
-	if len(a.chunks) == 0 || a.used+n > arenaChunk {
-		if len(a.chunks) > 0 {
-			a.cur++
-		}
-		if a.cur == len(a.chunks) {
-			a.chunks = append(a.chunks, make([]byte, arenaChunk))
-		}
-		a.used = 0
-	}
-	b := a.chunks[a.cur][a.used : a.used+n : a.used+n]
-	a.used += n
-	return b
-}
-
-// reset lets go of all the text handed out: nothing may hold it.
-func (a *textArena) reset() {
-	if arenaPoison.Load() {
-		for i := 0; i <= a.cur && i < len(a.chunks); i++ {
-			for j := range a.chunks[i] {
-				a.chunks[i][j] = 0xff
-			}
-		}
-	}
-	a.cur, a.used = 0, 0
-	a.gen++
-}
-
-// slab hands out lists of T from chunks reused from batch to batch, as
-// textArena hands out text: a failing minion's failed states, compile
-// errors and what counting it goes by, which the collector would
-// otherwise allocate and walk for every minion.
-type slab[T any] struct {
-	chunks [][]T
-	cur    int
-	used   int
-}
-
-// slabChunk is how many values a chunk holds; a list of more than a
-// quarter of it is an allocation of its own.
-const slabChunk = 512
-
-// alloc returns n zero values, valid until reset.
+// alloc returns n values, valid until reset; zero unless the slab was
+// rewound.
 func (s *slab[T]) alloc(n int) []T {
-	if n > slabChunk/4 {
+	size := s.size
+	if size == 0 {
+		size = slabChunk
+	}
+	if n > size/4 {
 		return make([]T, n)
 	}
-	if len(s.chunks) == 0 || s.used+n > slabChunk {
+	if len(s.chunks) == 0 || s.used+n > size {
 		if len(s.chunks) > 0 {
 			s.cur++
 		}
 		if s.cur == len(s.chunks) {
-			s.chunks = append(s.chunks, make([]T, slabChunk))
+			s.chunks = append(s.chunks, make([]T, size))
 		}
 		s.used = 0
 	}
@@ -96,16 +48,55 @@ func (s *slab[T]) alloc(n int) []T {
 	return l
 }
 
+// handedOut calls f with each run of values handed out since the last
+// reset.
+func (s *slab[T]) handedOut(f func([]T)) {
+	for i := 0; i < s.cur && i < len(s.chunks); i++ {
+		f(s.chunks[i])
+	}
+	if s.cur < len(s.chunks) {
+		f(s.chunks[s.cur][:s.used])
+	}
+}
+
 // reset zeroes what was handed out, so that it keeps nothing alive and
 // is handed out zero again.
 func (s *slab[T]) reset() {
-	for i := 0; i < s.cur && i < len(s.chunks); i++ {
-		clear(s.chunks[i])
+	s.handedOut(func(l []T) { clear(l) })
+	s.rewind()
+}
+
+// rewind takes back what was handed out without zeroing it: for values
+// that hold no pointer and are written before they are read.
+func (s *slab[T]) rewind() { s.cur, s.used = 0, 0 }
+
+// textArena is a slab of text, in chunks of textChunk bytes.
+type textArena struct {
+	slab[byte]
+	// gen tells the text of one batch from the next: a string remembered
+	// with the generation it was made in is valid while gen is unchanged.
+	gen uint64
+}
+
+// arenaPoison makes reset overwrite the text it lets go, and a block
+// source the buffers given back, so that a test sees any string kept
+// past its batch or borrowed from a block let go.
+var arenaPoison atomic.Bool
+
+// poison overwrites b, when tests ask for it (arenaPoison).
+func poison(b []byte) {
+	if arenaPoison.Load() {
+		for i := range b {
+			b[i] = 0xff
+		}
 	}
-	if s.cur < len(s.chunks) {
-		clear(s.chunks[s.cur][:s.used])
-	}
-	s.cur, s.used = 0, 0
+}
+
+// reset lets go of all the text handed out: nothing may hold it.
+func (a *textArena) reset() {
+	a.handedOut(poison)
+	a.rewind()
+	a.gen++
 }
 
 // batchArena is where a part of a parallel reading keeps what its
@@ -119,6 +110,12 @@ type batchArena struct {
 	services slab[serviceHit]
 	strs     slab[string]
 	jobList  slab[Job]
+}
+
+func newBatchArena() *batchArena {
+	b := new(batchArena)
+	b.text.size = textChunk
+	return b
 }
 
 // reset lets go of all that was handed out: nothing may hold it.

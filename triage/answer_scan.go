@@ -454,7 +454,7 @@ func skipBlanks(b []byte, i int) int {
 		// Indentation (salt --static, pretty printers) is runs of
 		// spaces: eight bytes at a time, then up to the first other.
 		for i+8 <= len(b) {
-			x := binary.LittleEndian.Uint64(b[i:]) ^ spaces8
+			x := binary.LittleEndian.Uint64(b[i:]) ^ blanks
 			i += bits.TrailingZeros64(x) >> 3
 			if x != 0 {
 				break
@@ -463,8 +463,6 @@ func skipBlanks(b []byte, i int) int {
 	}
 	return i
 }
-
-const spaces8 = 0x2020202020202020
 
 const blankSet = 1<<' ' | 1<<'\t' | 1<<'\n' | 1<<'\r'
 

@@ -52,12 +52,7 @@ func (r *readBlocks) next() ([]byte, bool, error) {
 }
 
 func (r *readBlocks) done(b []byte) {
-	if arenaPoison.Load() {
-		b = b[:cap(b)]
-		for i := range b {
-			b[i] = 0xff
-		}
-	}
+	poison(b[:cap(b)])
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.free = append(r.free, b[:0])

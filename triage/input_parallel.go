@@ -404,7 +404,7 @@ func (p *part[T]) batch() *batchArena {
 	if p.arena == nil {
 		p.arena, _ = p.ps.arenas.Get().(*batchArena)
 		if p.arena == nil {
-			p.arena = new(batchArena)
+			p.arena = newBatchArena()
 		}
 	}
 	return p.arena
