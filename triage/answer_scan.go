@@ -37,10 +37,14 @@ func decodePrefix(m Minion, b []byte) (Minion, int, bool) {
 // strings of its own): the minion is valid until arena is reset.
 func decodeIn(m Minion, b []byte, arena *batchArena) (Minion, int, bool) {
 	it := interners.Get().(*interner)
-	defer interners.Put(it)
 	it.arena = arena
-	defer func() { it.arena = nil }()
-	return it.decode(m, b)
+	m, n, ok := it.decode(m, b)
+	// Not deferred: a decoding that panics (a mapped file cut short faults
+	// under the reader) leaves the interner holding what b lent it, and it
+	// must not go back to the pool for the next decoding to read.
+	it.arena = nil
+	interners.Put(it)
+	return m, n, ok
 }
 
 // decode is decodePrefix with this interner.
